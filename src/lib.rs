@@ -1,0 +1,3 @@
+//! swimring: decentralised membership and work placement.
+
+pub mod ring;

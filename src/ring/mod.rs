@@ -1,0 +1,1 @@
+//! Consistent-hash placement of work onto members.
