@@ -1,0 +1,238 @@
+//! The protocol core in a deterministic in-memory mesh: convergence, failure detection,
+//! Lifeguard's tolerance of a stalled node, graceful leave, and loss without false deaths.
+//! Every bound below is derived from the configuration, with room to spare.
+
+use std::time::Duration;
+
+use swimring::proto::{Config, Event, suspicion_min_timeout};
+use swimring::wire::State;
+use swimring_sim::{Cluster, NodeId};
+
+fn mesh(n: usize, seed: u64, cfg: &Config) -> (Cluster, Vec<NodeId>) {
+    let mut c = Cluster::new(seed);
+    let ids: Vec<NodeId> = (0..n)
+        .map(|i| c.add_node(&format!("n{i}"), cfg.clone()))
+        .collect();
+    for &id in &ids[1..] {
+        c.join(id, &[ids[0]]);
+    }
+    (c, ids)
+}
+
+fn all_agree(c: &Cluster, ids: &[NodeId], target: NodeId, state: State) -> bool {
+    ids.iter()
+        .filter(|&&o| o != target)
+        .all(|&o| c.state(o, target) == Some(state))
+}
+
+fn converged(c: &Cluster, ids: &[NodeId]) -> bool {
+    ids.iter()
+        .all(|&o| ids.iter().all(|&t| c.state(o, t) == Some(State::Alive)))
+}
+
+/// Time for a rumour to reach everyone: a generous number of gossip rounds.
+fn dissemination(cfg: &Config) -> Duration {
+    cfg.gossip_interval * 20 + cfg.probe_interval * 2
+}
+
+/// Worst case for a crash to be declared dead everywhere: one full probe round to notice
+/// (stretched by the largest local-health multiplier), the longest suspicion, then gossip.
+fn detection_bound(cfg: &Config, n: usize) -> Duration {
+    let round = cfg.probe_interval * (n as u32) * cfg.awareness_max_multiplier;
+    let max_suspicion = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
+        * cfg.suspicion_max_timeout_mult;
+    round + max_suspicion + dissemination(cfg)
+}
+
+#[test]
+fn ten_nodes_converge_through_one_seed() {
+    let cfg = Config::lan();
+    let (mut c, ids) = mesh(10, 1, &cfg);
+    assert!(
+        c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)),
+        "views did not converge"
+    );
+    for &o in &ids {
+        assert_eq!(c.node(o).members().count(), 10);
+        let joined = c
+            .events(o)
+            .iter()
+            .filter(|e| matches!(e.event, Event::Joined(_)));
+        assert_eq!(joined.count(), 9, "each node saw each other join once");
+    }
+}
+
+#[test]
+fn crashed_node_is_declared_dead_by_every_survivor() {
+    let cfg = Config::lan();
+    let (mut c, ids) = mesh(10, 2, &cfg);
+    assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
+    c.crash(ids[4]);
+    let survivors: Vec<NodeId> = ids.iter().copied().filter(|&i| i != ids[4]).collect();
+    let bound = detection_bound(&cfg, 10);
+    assert!(
+        c.run_until(bound, |c| all_agree(c, &survivors, ids[4], State::Dead)),
+        "not every survivor marked n4 dead within {bound:?}"
+    );
+    for &s in &survivors {
+        for &t in &survivors {
+            assert_eq!(
+                c.state(s, t),
+                Some(State::Alive),
+                "no survivor lost another"
+            );
+        }
+    }
+}
+
+#[test]
+fn paused_node_that_returns_in_time_refutes_and_never_dies() {
+    let cfg = Config::lan();
+    let (mut c, ids) = mesh(10, 3, &cfg);
+    assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
+    let victim = ids[7];
+    // Stay paused until someone suspects it, then a while longer, but wake well before the
+    // smallest suspicion timeout, so the suspicion is still open.
+    let min = suspicion_min_timeout(cfg.suspicion_mult, 10, cfg.probe_interval);
+    c.pause(victim);
+    assert!(
+        c.run_until(detection_bound(&cfg, 10), |c| {
+            ids.iter()
+                .any(|&o| c.state(o, victim) == Some(State::Suspect))
+        }),
+        "nobody noticed the stalled node"
+    );
+    c.run_for(min / 2);
+    c.resume(victim);
+    assert!(c.run_until(dissemination(&cfg) * 2, |c| converged(c, &ids)));
+    assert!(
+        c.node(victim).stats().refutations > 0,
+        "it refuted the suspicion"
+    );
+    c.run_for(min * cfg.suspicion_max_timeout_mult);
+    for &o in &ids {
+        let dead = c
+            .events(o)
+            .iter()
+            .any(|e| matches!(&e.event, Event::Dead(m) if m.name == c.node(victim).local().name));
+        assert!(!dead, "node {o} declared the paused node dead");
+        assert_eq!(c.state(o, victim), Some(State::Alive));
+    }
+}
+
+#[test]
+fn node_that_leaves_is_left_everywhere() {
+    let cfg = Config::lan();
+    let (mut c, ids) = mesh(10, 4, &cfg);
+    assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
+    c.leave(ids[2]);
+    assert!(c.run_until(cfg.gossip_interval * 20, |c| {
+        c.node(ids[2]).leave_disseminated()
+    }));
+    c.crash(ids[2]);
+    let others: Vec<NodeId> = ids.iter().copied().filter(|&i| i != ids[2]).collect();
+    assert!(
+        c.run_until(dissemination(&cfg), |c| all_agree(
+            c,
+            &others,
+            ids[2],
+            State::Left
+        )),
+        "leave did not reach everyone"
+    );
+    // It stays left: nobody turns a graceful leave into a death later.
+    c.run_for(detection_bound(&cfg, 10));
+    assert!(all_agree(&c, &others, ids[2], State::Left));
+}
+
+#[test]
+fn ten_percent_loss_for_ten_minutes_declares_no_live_node_dead() {
+    let cfg = Config::lan();
+    let (mut c, ids) = mesh(10, 5, &cfg);
+    assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
+    c.net.loss = 0.10;
+    c.run_for(Duration::from_secs(600));
+    for &o in &ids {
+        let deaths: Vec<_> = c
+            .events(o)
+            .iter()
+            .filter(|e| matches!(e.event, Event::Dead(_)))
+            .collect();
+        assert!(deaths.is_empty(), "node {o} declared {deaths:?}");
+    }
+    c.net.loss = 0.0;
+    assert!(c.run_until(dissemination(&cfg), |c| converged(c, &ids)));
+}
+
+#[test]
+fn restarted_node_replaces_its_previous_run_at_once() {
+    let cfg = Config::lan();
+    let (mut c, ids) = mesh(5, 6, &cfg);
+    assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
+    let old_run = c.node(ids[3]).local().run;
+    c.crash(ids[3]);
+    c.restart(ids[3], &[ids[0]]);
+    let new_run = c.node(ids[3]).local().run;
+    assert!(new_run > old_run);
+    // Well before any suspicion could time out, everyone holds the new run as alive.
+    assert!(c.run_until(dissemination(&cfg), |c| {
+        ids.iter().all(|&o| {
+            c.view(o, ids[3])
+                .is_some_and(|m| m.run == new_run && m.state == State::Alive)
+        })
+    }));
+    for &o in &ids[..3] {
+        assert!(
+            c.events(o)
+                .iter()
+                .any(|e| matches!(&e.event, Event::Restarted(m) if m.run == new_run)),
+            "node {o} reported the restart"
+        );
+    }
+}
+
+#[test]
+fn partition_heals_by_itself() {
+    let cfg = Config::local();
+    let (mut c, ids) = mesh(8, 7, &cfg);
+    assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
+    let (a, b) = ids.split_at(3);
+    c.net.partition(a, b);
+    let bound = detection_bound(&cfg, 8);
+    assert!(c.run_until(bound, |c| {
+        a.iter()
+            .all(|&x| b.iter().all(|&y| c.state(x, y) == Some(State::Dead)))
+            && b.iter()
+                .all(|&y| a.iter().all(|&x| c.state(y, x) == Some(State::Dead)))
+    }));
+    c.net.heal();
+    // Reconnect attempts to dead members rejoin the halves: a few reconnect rounds.
+    assert!(
+        c.run_until(cfg.reconnect_interval * 20 + dissemination(&cfg), |c| {
+            converged(c, &ids)
+        })
+    );
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let run = |seed| {
+        let cfg = Config::local();
+        let (mut c, ids) = mesh(6, seed, &cfg);
+        c.net.loss = 0.05;
+        c.run_for(Duration::from_secs(5));
+        c.crash(ids[1]);
+        c.run_for(Duration::from_secs(20));
+        let trace: Vec<String> = ids
+            .iter()
+            .flat_map(|&i| {
+                c.events(i)
+                    .iter()
+                    .map(|e| format!("{:?}{:?}", e.at, e.event))
+            })
+            .collect();
+        (trace, c.processed())
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(run(9), run(10));
+}

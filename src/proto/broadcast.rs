@@ -1,0 +1,121 @@
+//! Rumours waiting to be piggybacked: each is sent a limited number of times, least-sent
+//! first (newest first among equals), and a newer rumour about a member replaces the older.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::wire::codec::Frame;
+
+type Key = (u32, Reverse<u64>);
+
+/// Queue of encoded rumours, keyed by the member they are about.
+#[derive(Debug, Default)]
+pub struct Broadcasts {
+    queue: BTreeMap<Key, (String, Frame)>,
+    by_name: HashMap<String, Key>,
+    next_id: u64,
+}
+
+impl Broadcasts {
+    /// Queues a rumour about `name`, replacing any older one about the same member.
+    pub fn push(&mut self, name: &str, frame: Frame) {
+        if let Some(old) = self.by_name.remove(name) {
+            self.queue.remove(&old);
+        }
+        let key = (0, Reverse(self.next_id));
+        self.next_id += 1;
+        self.by_name.insert(name.to_owned(), key);
+        self.queue.insert(key, (name.to_owned(), frame));
+    }
+
+    /// Rumours waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether a rumour about `name` is still waiting to be sent.
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// Takes rumours whose frames fit in `budget` bytes, counting one transmission for each
+    /// and dropping those sent `limit` times.
+    pub fn take(&mut self, mut budget: usize, limit: u32) -> Vec<Frame> {
+        const SMALLEST_FRAME: usize = 16;
+        let mut picked = Vec::new();
+        for (key, (_, frame)) in &self.queue {
+            if budget < SMALLEST_FRAME {
+                break;
+            }
+            let len = frame.encoded_len();
+            if len <= budget {
+                budget -= len;
+                picked.push(*key);
+            }
+        }
+        let mut frames = Vec::with_capacity(picked.len());
+        for key in picked {
+            let (name, frame) = self.queue.remove(&key).expect("picked from the queue");
+            frames.push(frame.clone());
+            let sent = key.0 + 1;
+            if sent >= limit {
+                self.by_name.remove(&name);
+            } else {
+                let next = (sent, key.1);
+                self.by_name.insert(name.clone(), next);
+                self.queue.insert(next, (name, frame));
+            }
+        }
+        frames
+    }
+}
+
+/// How many times each rumour is sent in a mesh of `n` members.
+pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
+    mult * ((n as f64 + 1.0).log10().ceil() as u32).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::codec::encode_frame;
+    use crate::wire::{Ack, Message};
+
+    fn frame(seq: u32) -> Frame {
+        encode_frame(&Message::Ack(Ack { seq }))
+    }
+
+    #[test]
+    fn each_rumour_is_sent_exactly_limit_times() {
+        let mut b = Broadcasts::default();
+        b.push("a", frame(1));
+        b.push("b", frame(2));
+        let mut sent = 0;
+        while b.len() > 0 {
+            sent += b.take(1400, 3).len();
+        }
+        assert_eq!(sent, 6);
+    }
+
+    #[test]
+    fn newer_rumour_replaces_older_and_least_sent_goes_first() {
+        let mut b = Broadcasts::default();
+        b.push("a", frame(1));
+        assert_eq!(b.take(1400, 10), vec![frame(1)]);
+        b.push("b", frame(2));
+        let one = frame(1).encoded_len();
+        assert_eq!(b.take(one.max(16), 10), vec![frame(2)], "b was sent less");
+        b.push("a", frame(3));
+        assert_eq!(b.len(), 2);
+        let all = b.take(1400, 10);
+        assert!(all.contains(&frame(3)) && !all.contains(&frame(1)));
+    }
+
+    #[test]
+    fn retransmit_limit_grows_with_log_n() {
+        assert_eq!(retransmit_limit(4, 1), 4);
+        assert_eq!(retransmit_limit(4, 9), 4);
+        assert_eq!(retransmit_limit(4, 10), 8);
+        assert_eq!(retransmit_limit(4, 1000), 16);
+    }
+}

@@ -1,0 +1,146 @@
+//! What the protocol core reports to its driver.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::wire::State;
+
+/// A member as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Unique name.
+    pub name: String,
+    /// Gossip address.
+    pub addr: SocketAddr,
+    /// Which run of the process this is; a restart picks a larger one.
+    pub run: u64,
+    /// The member's own counter, raised to refute suspicion or publish new metadata.
+    pub incarnation: u32,
+    /// Alive, suspect, dead or left.
+    pub state: State,
+    /// Application metadata.
+    pub meta: Bytes,
+}
+
+/// A change in the membership view.
+///
+/// For any one member, events come in the order this node applied the changes, and each
+/// describes a transition from the state the previous event left it in: `Joined` first, then
+/// any of `Suspect` → (`Recovered` | `Dead`), `Updated`, `Restarted`, and finally `Dead` or
+/// `Left`; a dead or left member that comes back is `Joined` again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A member became alive: first seen, or back from dead or left.
+    Joined(Member),
+    /// A member missed a probe and is suspected.
+    Suspect(Member),
+    /// A suspected member refuted the suspicion.
+    Recovered(Member),
+    /// A member was declared dead.
+    Dead(Member),
+    /// A member left on purpose.
+    Left(Member),
+    /// A member published new metadata (or a new address).
+    Updated(Member),
+    /// A member restarted under the same name: a new run replaced the old one at once.
+    Restarted(Member),
+    /// Another process claims the name of a live member from a different address, or claims
+    /// this node's own name. The claim was ignored.
+    NameConflict {
+        /// The contested name.
+        name: String,
+        /// Address of the member this node keeps.
+        existing: SocketAddr,
+        /// Address of the claimant.
+        claimant: SocketAddr,
+    },
+}
+
+impl Event {
+    /// The member the event is about (the kept one, for a name conflict: `None`).
+    pub fn member(&self) -> Option<&Member> {
+        match self {
+            Event::Joined(m)
+            | Event::Suspect(m)
+            | Event::Recovered(m)
+            | Event::Dead(m)
+            | Event::Left(m)
+            | Event::Updated(m)
+            | Event::Restarted(m) => Some(m),
+            Event::NameConflict { .. } => None,
+        }
+    }
+
+    /// A short snake_case name for logs and JSON: `member_joined`, `member_dead`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Joined(_) => "member_joined",
+            Event::Suspect(_) => "member_suspect",
+            Event::Recovered(_) => "member_recovered",
+            Event::Dead(_) => "member_dead",
+            Event::Left(_) => "member_left",
+            Event::Updated(_) => "member_updated",
+            Event::Restarted(_) => "member_restarted",
+            Event::NameConflict { .. } => "name_conflict",
+        }
+    }
+}
+
+/// Bytes for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// The encoded packet.
+    pub payload: Bytes,
+    /// How to send it.
+    pub channel: Channel,
+}
+
+/// The transport a [`Transmit`] wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// One UDP datagram.
+    Datagram,
+    /// A request over a reliable stream (TCP): connect, send the payload, read at most one
+    /// reply payload and pass it to [`Swim::handle_stream`](super::Swim::handle_stream).
+    Stream,
+}
+
+/// Counters kept by the core. All only grow, except `health_score`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Direct probes sent.
+    pub probes_sent: u64,
+    /// Indirect probe requests sent to relays.
+    pub indirect_probes_sent: u64,
+    /// Suspicions this node raised after a failed probe.
+    pub suspicions_raised: u64,
+    /// Suspicions about this node that it refuted.
+    pub refutations: u64,
+    /// Suspected members seen to recover.
+    pub members_recovered: u64,
+    /// Members this node declared dead when their suspicion timed out.
+    pub deaths_declared: u64,
+    /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
+    pub health_score: u32,
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Datagram bytes received.
+    pub bytes_in: u64,
+    /// Datagram bytes sent.
+    pub bytes_out: u64,
+    /// Stream payloads received (requests and replies).
+    pub streams_in: u64,
+    /// Stream requests sent.
+    pub streams_out: u64,
+    /// Packets refused as malformed, foreign or out of bounds.
+    pub decode_errors: u64,
+    /// New members refused because a bound was reached.
+    pub members_refused: u64,
+}

@@ -1,0 +1,24 @@
+//! The SWIM + Lifeguard membership protocol as a sans-IO state machine.
+//!
+//! [`Swim`] does no I/O, reads no clock and draws no OS randomness: time arrives as an
+//! argument, packets leave through [`Swim::poll_transmit`], membership changes through
+//! [`Swim::poll_event`], and randomness comes from a seed the driver chooses. The tokio
+//! runtime and the simulator drive this same code with the same loop: feed an input, then
+//! drain the `poll_*` methods.
+
+mod awareness;
+mod broadcast;
+mod config;
+mod event;
+mod order;
+mod pool;
+mod suspicion;
+mod swim;
+
+pub use config::{Config, ConfigError, Preset};
+pub use event::{Channel, Event, Member, Stats, Transmit};
+pub use suspicion::min_timeout as suspicion_min_timeout;
+pub use swim::{Identity, Swim};
+
+#[cfg(test)]
+mod tests;

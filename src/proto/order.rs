@@ -1,0 +1,88 @@
+//! SWIM's probe order (§4.3): a shuffled round robin, so every member is probed once per
+//! round and a failed member is found within one round in the worst case. Newcomers are
+//! inserted at a random position after the cursor, so they are probed in this round.
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+/// Round-robin probe order over member names.
+#[derive(Debug, Default)]
+pub struct ProbeOrder {
+    order: Vec<String>,
+    next: usize,
+}
+
+impl ProbeOrder {
+    /// Inserts a newcomer at a random position not yet visited this round.
+    pub fn insert(&mut self, rng: &mut impl Rng, name: &str) {
+        let at = rng.random_range(self.next..=self.order.len());
+        self.order.insert(at, name.to_owned());
+    }
+
+    /// The next name for which `eligible` holds, starting a freshly shuffled round built
+    /// from `members` when the current one is used up.
+    pub fn next(
+        &mut self,
+        rng: &mut impl Rng,
+        members: &[String],
+        eligible: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        for pass in 0..2 {
+            while self.next < self.order.len() {
+                let name = &self.order[self.next];
+                self.next += 1;
+                if eligible(name) {
+                    return Some(name.clone());
+                }
+            }
+            if pass == 0 {
+                self.order = members.to_vec();
+                self.order.shuffle(rng);
+                self.next = 0;
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn every_member_once_per_round() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let members: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+        let mut o = ProbeOrder::default();
+        for _round in 0..3 {
+            let mut seen: Vec<String> = (0..10)
+                .map(|_| o.next(&mut rng, &members, |_| true).unwrap())
+                .collect();
+            seen.sort();
+            let mut want = members.clone();
+            want.sort();
+            assert_eq!(seen, want);
+        }
+        assert_eq!(
+            o.next(&mut rng, &[], |_| true),
+            None,
+            "an empty mesh has no target"
+        );
+    }
+
+    #[test]
+    fn ineligible_members_are_skipped_and_newcomers_probed_this_round() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let members = vec!["a".to_string(), "b".to_string()];
+        let mut o = ProbeOrder::default();
+        let first = o.next(&mut rng, &members, |n| n != "b").unwrap();
+        assert_eq!(first, "a");
+        o.insert(&mut rng, "c");
+        assert_eq!(
+            o.next(&mut rng, &members, |n| n != "b").as_deref(),
+            Some("c")
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Lifeguard's dynamic suspicion timeout: it starts at its maximum and shrinks towards its
+//! minimum as independent members confirm the suspicion, so a widely seen failure is declared
+//! quickly while a lone (possibly unhealthy) accuser waits long enough to be refuted.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// The minimum suspicion timeout for a mesh of `n` members (memberlist's formula):
+/// `mult × max(1, log10 n) × probe_interval`.
+pub fn min_timeout(mult: u32, n: usize, probe_interval: Duration) -> Duration {
+    let scale = (n.max(1) as f64).log10().max(1.0);
+    probe_interval.mul_f64(mult as f64 * scale)
+}
+
+/// The timeout after `confirmations` of `expected` independent confirmations:
+/// `max − (max − min) × log(c + 1) / log(k + 1)`, never below `min`.
+pub fn timeout(min: Duration, max: Duration, confirmations: u32, expected: u32) -> Duration {
+    if expected == 0 {
+        return min;
+    }
+    let frac = ((confirmations as f64) + 1.0).ln() / ((expected as f64) + 1.0).ln();
+    let shrunk = max.as_secs_f64() - (max.as_secs_f64() - min.as_secs_f64()) * frac;
+    Duration::from_secs_f64(shrunk.max(min.as_secs_f64()))
+}
+
+/// An open suspicion about one member.
+#[derive(Debug, Clone)]
+pub struct Suspicion {
+    accusers: BTreeSet<String>,
+    expected: u32,
+    min: Duration,
+    max: Duration,
+    started: Instant,
+}
+
+impl Suspicion {
+    /// A suspicion raised by `from` at `now`, expecting `expected` confirmations.
+    pub fn new(from: &str, expected: u32, min: Duration, max: Duration, now: Instant) -> Self {
+        Suspicion {
+            accusers: BTreeSet::from([from.to_owned()]),
+            expected,
+            min,
+            max,
+            started: now,
+        }
+    }
+
+    /// Records an accuser. Returns whether it is new (and so worth re-gossiping).
+    pub fn confirm(&mut self, from: &str) -> bool {
+        if self.accusers.len() as u32 > self.expected || self.accusers.contains(from) {
+            return false;
+        }
+        self.accusers.insert(from.to_owned());
+        true
+    }
+
+    /// Confirmations beyond the first accuser.
+    pub fn confirmations(&self) -> u32 {
+        self.accusers.len() as u32 - 1
+    }
+
+    /// When the member is to be declared dead.
+    pub fn deadline(&self) -> Instant {
+        self.started + timeout(self.min, self.max, self.confirmations(), self.expected)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a test takes one real instant as its virtual epoch
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_timeout_follows_memberlist() {
+        let p = Duration::from_secs(1);
+        assert_eq!(min_timeout(4, 5, p), Duration::from_secs(4));
+        assert_eq!(min_timeout(4, 100, p), Duration::from_secs(8));
+        assert_eq!(min_timeout(4, 1000, p), Duration::from_secs(12));
+    }
+
+    #[test]
+    fn timeout_shrinks_with_each_independent_confirmation() {
+        let (min, max) = (Duration::from_secs(4), Duration::from_secs(24));
+        let now = Instant::now();
+        let mut s = Suspicion::new("a", 3, min, max, now);
+        let mut last = s.deadline();
+        assert_eq!(last, now + max);
+        for accuser in ["b", "c", "d"] {
+            assert!(s.confirm(accuser));
+            assert!(s.deadline() < last, "a new accuser shortens the timeout");
+            last = s.deadline();
+        }
+        assert_eq!(last, now + min, "k confirmations reach the minimum");
+        assert!(!s.confirm("b"), "the same accuser twice counts once");
+        assert!(!s.confirm("e"), "confirmations beyond k are not needed");
+        assert_eq!(s.deadline(), now + min);
+    }
+
+    #[test]
+    fn no_expected_confirmations_means_minimum() {
+        let (min, max) = (Duration::from_secs(4), Duration::from_secs(24));
+        assert_eq!(timeout(min, max, 0, 0), min);
+    }
+}

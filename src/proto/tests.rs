@@ -1,0 +1,320 @@
+//! One test per protocol rule, with nodes wired by hand: no network, no clock.
+#![allow(clippy::disallowed_methods)] // a test takes one real instant as its virtual epoch
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::*;
+use crate::wire::codec::{self, Transport};
+use crate::wire::{Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn node(name: &str, port: u16, now: Instant) -> Swim {
+    let id = Identity {
+        name: name.into(),
+        addr: addr(port),
+        run: 1,
+        meta: Bytes::new(),
+    };
+    Swim::new(Config::lan(), id, port as u64, now).unwrap()
+}
+
+fn alive(name: &str, port: u16, run: u64, inc: u32) -> Update {
+    Update::Alive(Alive {
+        name: name.into(),
+        run,
+        incarnation: inc,
+        addr: addr(port),
+        meta: Bytes::new(),
+    })
+}
+
+fn suspect(name: &str, run: u64, inc: u32, from: &str) -> Update {
+    Update::Suspect(Suspect {
+        name: name.into(),
+        run,
+        incarnation: inc,
+        from: from.into(),
+    })
+}
+
+fn dead(name: &str, run: u64, inc: u32) -> Update {
+    Update::Dead(Dead {
+        name: name.into(),
+        run,
+        incarnation: inc,
+        from: "x".into(),
+    })
+}
+
+fn packet(updates: &[Update]) -> Bytes {
+    let msgs: Vec<Message> = updates.iter().cloned().map(Message::Update).collect();
+    codec::encode_messages("", &msgs)
+}
+
+fn feed(s: &mut Swim, now: Instant, updates: &[Update]) {
+    s.handle_datagram(now, addr(9), &packet(updates)).unwrap();
+}
+
+fn events(s: &mut Swim) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn state(s: &Swim, name: &str) -> Option<(State, u32)> {
+    s.member(name).map(|m| (m.state, m.incarnation))
+}
+
+/// Every rumour `s` sends from now on, decoded.
+fn sent_updates(s: &mut Swim) -> Vec<Update> {
+    let limits = codec::Limits {
+        max_stream: 1 << 20,
+        max_meta: 512,
+        max_members: 1000,
+    };
+    std::iter::from_fn(|| s.poll_transmit())
+        .filter(|t| t.channel == Channel::Datagram)
+        .flat_map(|t| {
+            codec::decode(&t.payload, "", &limits, Transport::Datagram)
+                .unwrap()
+                .messages
+        })
+        .filter_map(|m| match m {
+            Message::Update(u) => Some(u),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn higher_incarnation_wins_and_lower_is_ignored() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 5)]);
+    feed(&mut s, now, &[suspect("b", 1, 4, "c")]);
+    assert_eq!(
+        state(&s, "b"),
+        Some((State::Alive, 5)),
+        "stale suspicion ignored"
+    );
+    feed(&mut s, now, &[suspect("b", 1, 5, "c")]);
+    assert_eq!(state(&s, "b"), Some((State::Suspect, 5)));
+    feed(&mut s, now, &[alive("b", 2, 1, 5)]);
+    assert_eq!(
+        state(&s, "b"),
+        Some((State::Suspect, 5)),
+        "same incarnation cannot refute"
+    );
+    feed(&mut s, now, &[alive("b", 2, 1, 6)]);
+    assert_eq!(state(&s, "b"), Some((State::Alive, 6)));
+    feed(&mut s, now, &[dead("b", 1, 5)]);
+    assert_eq!(
+        state(&s, "b"),
+        Some((State::Alive, 6)),
+        "stale death ignored"
+    );
+    let kinds: Vec<&str> = events(&mut s).iter().map(Event::kind).collect();
+    assert_eq!(
+        kinds,
+        ["member_joined", "member_suspect", "member_recovered"]
+    );
+}
+
+#[test]
+fn suspicion_about_self_is_refuted_with_a_higher_incarnation() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 0)]);
+    sent_updates(&mut s);
+    feed(&mut s, now, &[suspect("a", 1, 3, "b")]);
+    assert_eq!(s.local().incarnation, 4);
+    assert_eq!(s.local().state, State::Alive);
+    assert_eq!(s.stats().refutations, 1);
+    assert_eq!(
+        s.stats().health_score,
+        1,
+        "Lifeguard: being suspected lowers local health"
+    );
+    s.handle_timeout(s.poll_timeout());
+    s.handle_timeout(s.poll_timeout());
+    let refutation = alive("a", 1, 1, 4);
+    assert!(
+        sent_updates(&mut s).contains(&refutation),
+        "the refutation is gossiped"
+    );
+    // A death rumour is refuted the same way; one about a previous run is not ours to refute.
+    feed(&mut s, now, &[dead("a", 1, 4)]);
+    assert_eq!(s.local().incarnation, 5);
+    feed(&mut s, now, &[dead("a", 0, 9)]);
+    assert_eq!(s.local().incarnation, 5);
+}
+
+/// Declares `target` suspect on a node of a 10-member mesh, with `accusers` independent
+/// confirmations, and returns how long until the node declares it dead.
+fn time_to_death(accusers: &[&str]) -> Duration {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    let others: Vec<Update> = (2..11).map(|i| alive(&format!("n{i}"), i, 1, 0)).collect();
+    feed(&mut s, start, &others);
+    for from in accusers {
+        feed(&mut s, start, &[suspect("n2", 1, 0, from)]);
+    }
+    let mut now = start;
+    while s.member("n2").unwrap().state != State::Dead {
+        now = s.poll_timeout();
+        s.handle_timeout(now);
+        // Nobody answers: only the timing of n2's open suspicion is under test.
+        while let Some(t) = s.poll_transmit() {
+            let _ = t;
+        }
+        assert!(
+            now - start < Duration::from_secs(120),
+            "never declared dead"
+        );
+    }
+    now - start
+}
+
+#[test]
+fn lifeguard_suspicion_timeout_shrinks_with_confirmations() {
+    let lone = time_to_death(&["n3"]);
+    let two = time_to_death(&["n3", "n4"]);
+    let three = time_to_death(&["n3", "n4", "n5"]);
+    let min = super::suspicion::min_timeout(4, 10, Duration::from_secs(1));
+    assert!(lone > two && two > three, "{lone:?} {two:?} {three:?}");
+    assert!(
+        lone >= min * 5,
+        "a lone accuser waits near the maximum: {lone:?}"
+    );
+    assert!(
+        three < min + Duration::from_secs(2),
+        "k confirmations reach the minimum"
+    );
+}
+
+#[test]
+fn restart_under_the_same_name_replaces_the_old_run_at_once() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 7)]);
+    feed(&mut s, now, &[alive("b", 2, 2, 0)]);
+    let b = s.member("b").unwrap();
+    assert_eq!((b.run, b.incarnation, b.state), (2, 0, State::Alive));
+    // Rumours about the old run, however fresh their incarnation, touch nothing.
+    feed(
+        &mut s,
+        now,
+        &[
+            dead("b", 1, 99),
+            suspect("b", 1, 99, "c"),
+            alive("b", 2, 1, 99),
+        ],
+    );
+    let b = s.member("b").unwrap();
+    assert_eq!((b.run, b.incarnation, b.state), (2, 0, State::Alive));
+    let kinds: Vec<&str> = events(&mut s).iter().map(Event::kind).collect();
+    assert_eq!(kinds, ["member_joined", "member_restarted"]);
+}
+
+#[test]
+fn leave_is_not_death() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 0)]);
+    let left = Update::Left(Left {
+        name: "b".into(),
+        run: 1,
+        incarnation: 1,
+    });
+    feed(&mut s, now, &[left]);
+    assert_eq!(state(&s, "b"), Some((State::Left, 1)));
+    feed(&mut s, now, &[dead("b", 1, 1), suspect("b", 1, 1, "c")]);
+    assert_eq!(state(&s, "b"), Some((State::Left, 1)));
+    let kinds: Vec<&str> = events(&mut s).iter().map(Event::kind).collect();
+    assert_eq!(kinds, ["member_joined", "member_left"]);
+
+    // The leaving side: its own record says left, and it gossips that.
+    let mut b = node("b", 2, now);
+    feed(&mut b, now, &[alive("a", 1, 1, 0)]);
+    sent_updates(&mut b);
+    b.leave(now);
+    assert_eq!(b.local().state, State::Left);
+    assert!(!b.leave_disseminated());
+    while !b.leave_disseminated() {
+        let t = b.poll_timeout();
+        b.handle_timeout(t);
+        sent_updates(&mut b);
+    }
+}
+
+#[test]
+fn packets_from_another_cluster_change_nothing() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    let foreign = codec::encode_messages("other", &[Message::Update(alive("b", 2, 1, 0))]);
+    let err = s.handle_datagram(now, addr(2), &foreign).unwrap_err();
+    assert!(matches!(err, DecodeError::LabelMismatch { .. }));
+    assert!(s.member("b").is_none());
+    assert_eq!(s.stats().decode_errors, 1);
+    assert!(events(&mut s).is_empty());
+}
+
+#[test]
+fn a_malformed_packet_is_refused_whole() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    let mut bytes = packet(&[alive("b", 2, 1, 0)]).to_vec();
+    // Claim one more frame than the packet carries.
+    let count_at = codec::envelope_overhead("", 1) - 1;
+    bytes[count_at] += 1;
+    assert!(s.handle_datagram(now, addr(2), &bytes).is_err());
+    assert!(
+        s.member("b").is_none(),
+        "the valid first frame was not applied"
+    );
+}
+
+#[test]
+fn new_members_per_packet_are_bounded() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    let many: Vec<Update> = (0..100)
+        .map(|i| alive(&format!("m{i}"), 100 + i, 1, 0))
+        .collect();
+    let msgs: Vec<Message> = many.into_iter().map(Message::Update).collect();
+    let bytes = codec::encode_messages("", &msgs);
+    s.handle_datagram(now, addr(2), &bytes).unwrap();
+    let limit = Config::lan().max_new_members_per_packet;
+    assert_eq!(s.members().count(), 1 + limit);
+    assert_eq!(s.stats().members_refused, (100 - limit) as u64);
+}
+
+#[test]
+fn a_probe_to_a_suspect_carries_the_suspicion() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 0), suspect("b", 1, 0, "c")]);
+    let limits = codec::Limits {
+        max_stream: 1 << 20,
+        max_meta: 512,
+        max_members: 10,
+    };
+    let mut first_ping: Option<Vec<Message>> = None;
+    while first_ping.is_none() && s.stats().probes_sent == 0 {
+        let t = s.poll_timeout();
+        s.handle_timeout(t);
+        while let Some(tx) = s.poll_transmit() {
+            let env = codec::decode(&tx.payload, "", &limits, Transport::Datagram).unwrap();
+            if env.messages.iter().any(|m| matches!(m, Message::Ping(_))) {
+                first_ping = Some(env.messages);
+            }
+        }
+    }
+    let msgs = first_ping.expect("the probe was sent as a datagram");
+    let saw_buddy = matches!(&msgs[0], Message::Update(Update::Suspect(x)) if x.name == "b");
+    assert!(saw_buddy, "the ping to a suspect starts with its suspicion");
+}

@@ -1,0 +1,406 @@
+//! The one module that knows bincode: envelopes, frames, size arithmetic and decode bounds.
+//!
+//! Layout of every datagram and stream payload (bincode 2, `standard()` varint encoding):
+//!
+//! ```text
+//! magic "SWRG" | version u8 | label: varint len + bytes | frame count: varint
+//! then per frame: tag u8 | body: varint len + bytes (one bincode-encoded message)
+//! ```
+//!
+//! Frames are encoded once and carried as [`Frame`]s, so a rumour retransmitted many times is
+//! serialised only once, and the exact size of a packet is known before it is built.
+
+use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::error::DecodeError;
+use super::message::{
+    Ack, Alive, Dead, Left, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
+};
+use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
+
+/// First bytes of every swimring packet.
+pub const MAGIC: [u8; 4] = *b"SWRG";
+/// Wire format version. Peers refuse other versions; additions within a version go into new
+/// frame tags or trailing fields, which older peers skip.
+pub const VERSION: u8 = 1;
+/// Largest datagram any peer may send (the IPv4 UDP payload limit).
+pub const MAX_DATAGRAM: usize = 65_507;
+/// Hard ceiling on a stream payload, whatever [`Limits::max_stream`] says.
+pub const MAX_STREAM: usize = 64 << 20;
+
+type Bounded<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
+const DATAGRAM_CFG: Bounded<MAX_DATAGRAM> = config::standard().with_limit::<MAX_DATAGRAM>();
+const STREAM_CFG: Bounded<MAX_STREAM> = config::standard().with_limit::<MAX_STREAM>();
+
+/// Bounds applied to untrusted bytes before and after decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest stream payload accepted, in bytes (at most [`MAX_STREAM`]).
+    pub max_stream: usize,
+    /// Largest metadata accepted in a record.
+    pub max_meta: usize,
+    /// Most member records accepted in one push-pull.
+    pub max_members: usize,
+}
+
+/// Which transport a payload came over: it decides the size bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A UDP datagram.
+    Datagram,
+    /// A TCP stream payload (push-pull, fallback probe).
+    Stream,
+}
+
+/// A decoded packet: the messages it carried, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The messages, frames with unknown tags already skipped.
+    pub messages: Vec<Message>,
+}
+
+/// One encoded message, ready to be placed in any number of envelopes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    tag: u8,
+    body: Bytes,
+}
+
+impl Frame {
+    /// Bytes this frame occupies inside an envelope.
+    pub fn encoded_len(&self) -> usize {
+        1 + varint_len(self.body.len()) + self.body.len()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawEnvelope {
+    magic: [u8; 4],
+    version: u8,
+    label: String,
+    frames: Vec<Frame>,
+}
+
+mod tag {
+    pub const PING: u8 = 1;
+    pub const ACK: u8 = 2;
+    pub const NACK: u8 = 3;
+    pub const PING_REQ: u8 = 4;
+    pub const ALIVE: u8 = 5;
+    pub const SUSPECT: u8 = 6;
+    pub const DEAD: u8 = 7;
+    pub const LEFT: u8 = 8;
+    pub const PUSH_PULL: u8 = 9;
+}
+
+/// Size of a length or count in bincode's varint encoding.
+fn varint_len(n: usize) -> usize {
+    match n as u64 {
+        0..=250 => 1,
+        251..=0xFFFF => 3,
+        0x1_0000..=0xFFFF_FFFF => 5,
+        _ => 9,
+    }
+}
+
+fn body<T: Serialize>(tag: u8, value: &T) -> Frame {
+    // Encoding plain data into a Vec cannot fail: no I/O, no limit on the encoder side.
+    let bytes = bincode::serde::encode_to_vec(value, config::standard())
+        .expect("encoding plain data into a Vec is infallible");
+    Frame {
+        tag,
+        body: bytes.into(),
+    }
+}
+
+/// Encodes one message as a frame.
+pub fn encode_frame(msg: &Message) -> Frame {
+    match msg {
+        Message::Ping(m) => body(tag::PING, m),
+        Message::Ack(m) => body(tag::ACK, m),
+        Message::Nack(m) => body(tag::NACK, m),
+        Message::PingReq(m) => body(tag::PING_REQ, m),
+        Message::Update(Update::Alive(m)) => body(tag::ALIVE, m),
+        Message::Update(Update::Suspect(m)) => body(tag::SUSPECT, m),
+        Message::Update(Update::Dead(m)) => body(tag::DEAD, m),
+        Message::Update(Update::Left(m)) => body(tag::LEFT, m),
+        Message::PushPull(m) => body(tag::PUSH_PULL, m),
+    }
+}
+
+/// Bytes an envelope with this label and these frames will take.
+pub fn envelope_len<'a>(label: &str, frames: impl IntoIterator<Item = &'a Frame>) -> usize {
+    let (count, bytes) = frames
+        .into_iter()
+        .fold((0, 0), |(c, b), f| (c + 1, b + f.encoded_len()));
+    envelope_overhead(label, count) + bytes
+}
+
+/// Bytes of an envelope's header and frame count, before its frames.
+pub fn envelope_overhead(label: &str, frame_count: usize) -> usize {
+    MAGIC.len() + 1 + varint_len(label.len()) + label.len() + varint_len(frame_count)
+}
+
+/// Builds a packet from already encoded frames.
+pub fn encode_envelope(label: &str, frames: Vec<Frame>) -> Bytes {
+    let raw = RawEnvelope {
+        magic: MAGIC,
+        version: VERSION,
+        label: label.to_owned(),
+        frames,
+    };
+    bincode::serde::encode_to_vec(&raw, config::standard())
+        .expect("encoding plain data into a Vec is infallible")
+        .into()
+}
+
+/// Builds a packet from messages.
+pub fn encode_messages<'a>(label: &str, msgs: impl IntoIterator<Item = &'a Message>) -> Bytes {
+    encode_envelope(label, msgs.into_iter().map(encode_frame).collect())
+}
+
+fn malformed(e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Malformed(e.to_string())
+}
+
+fn decode_body<T: DeserializeOwned>(body: &[u8], transport: Transport) -> Result<T, DecodeError> {
+    // Trailing bytes are fields added by a later version: ignored on purpose.
+    match transport {
+        Transport::Datagram => bincode::serde::decode_from_slice(body, DATAGRAM_CFG),
+        Transport::Stream => bincode::serde::decode_from_slice(body, STREAM_CFG),
+    }
+    .map(|(v, _)| v)
+    .map_err(malformed)
+}
+
+/// Decodes and validates a packet. On error nothing was applied anywhere: the caller drops it.
+pub fn decode(
+    bytes: &[u8],
+    expected_label: &str,
+    limits: &Limits,
+    transport: Transport,
+) -> Result<Envelope, DecodeError> {
+    let limit = match transport {
+        Transport::Datagram => MAX_DATAGRAM,
+        Transport::Stream => limits.max_stream.min(MAX_STREAM),
+    };
+    if bytes.len() > limit {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    if bytes.len() < MAGIC.len() + 1 || bytes[..MAGIC.len()] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if bytes[MAGIC.len()] != VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[MAGIC.len()]));
+    }
+    let raw: RawEnvelope = decode_body(bytes, transport)?;
+    if raw.label != expected_label {
+        let mut got = raw.label;
+        got.truncate(got.floor_char_boundary(MAX_LABEL_LEN));
+        return Err(DecodeError::LabelMismatch {
+            expected: expected_label.to_owned(),
+            got,
+        });
+    }
+    let mut messages = Vec::with_capacity(raw.frames.len());
+    for frame in &raw.frames {
+        let b = &frame.body[..];
+        let msg = match frame.tag {
+            tag::PING => Message::Ping(decode_body::<Ping>(b, transport)?),
+            tag::ACK => Message::Ack(decode_body::<Ack>(b, transport)?),
+            tag::NACK => Message::Nack(decode_body::<Nack>(b, transport)?),
+            tag::PING_REQ => Message::PingReq(decode_body::<PingReq>(b, transport)?),
+            tag::ALIVE => Update::Alive(decode_body::<Alive>(b, transport)?).into(),
+            tag::SUSPECT => Update::Suspect(decode_body::<Suspect>(b, transport)?).into(),
+            tag::DEAD => Update::Dead(decode_body::<Dead>(b, transport)?).into(),
+            tag::LEFT => Update::Left(decode_body::<Left>(b, transport)?).into(),
+            tag::PUSH_PULL => Message::PushPull(decode_body::<PushPull>(b, transport)?),
+            _ => continue,
+        };
+        validate(&msg, limits)?;
+        messages.push(msg);
+    }
+    Ok(Envelope { messages })
+}
+
+fn check_name(field: &'static str, name: &str) -> Result<(), DecodeError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(DecodeError::Invalid {
+            field,
+            reason: format!("length {} not in 1..={MAX_NAME_LEN}", name.len()),
+        });
+    }
+    Ok(())
+}
+
+fn check_meta(meta: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    if meta.len() > limits.max_meta {
+        return Err(DecodeError::Invalid {
+            field: "meta",
+            reason: format!("{} bytes exceeds {}", meta.len(), limits.max_meta),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the bounds a decoded message must respect.
+pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
+    match msg {
+        Message::Ping(p) => check_name("ping.target", &p.target),
+        Message::PingReq(p) => check_name("ping_req.target", &p.target),
+        Message::Ack(_) | Message::Nack(_) => Ok(()),
+        Message::Update(Update::Alive(a)) => {
+            check_name("alive.name", &a.name)?;
+            check_meta(&a.meta, limits)
+        }
+        Message::Update(Update::Suspect(s)) => {
+            check_name("suspect.name", &s.name)?;
+            check_name("suspect.from", &s.from)
+        }
+        Message::Update(Update::Dead(d)) => {
+            check_name("dead.name", &d.name)?;
+            check_name("dead.from", &d.from)
+        }
+        Message::Update(Update::Left(l)) => check_name("left.name", &l.name),
+        Message::PushPull(p) => {
+            check_name("push_pull.from", &p.from)?;
+            if p.members.len() > limits.max_members {
+                return Err(DecodeError::Invalid {
+                    field: "push_pull.members",
+                    reason: format!("{} records exceeds {}", p.members.len(), limits.max_members),
+                });
+            }
+            p.members.iter().try_for_each(|m| {
+                check_name("push_pull.member.name", &m.name)?;
+                check_meta(&m.meta, limits)
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{MemberState, State};
+
+    fn limits() -> Limits {
+        Limits {
+            max_stream: 1 << 20,
+            max_meta: 512,
+            max_members: 100,
+        }
+    }
+
+    fn alive(name: &str, meta_len: usize) -> Message {
+        Update::Alive(Alive {
+            name: name.into(),
+            run: 7,
+            incarnation: 3,
+            addr: "127.0.0.1:7946".parse().unwrap(),
+            meta: vec![1; meta_len].into(),
+        })
+        .into()
+    }
+
+    #[test]
+    fn predicted_sizes_match_encoded_sizes() {
+        for meta_len in [0, 100, 250, 300, 512] {
+            let frames: Vec<Frame> = (0..3)
+                .map(|_| encode_frame(&alive("n", meta_len)))
+                .collect();
+            let predicted = envelope_len("label", &frames);
+            assert_eq!(encode_envelope("label", frames).len(), predicted);
+        }
+    }
+
+    #[test]
+    fn foreign_label_is_refused() {
+        let bytes = encode_messages("blue", [&Message::Ack(Ack { seq: 1 })]);
+        let err = decode(&bytes, "green", &limits(), Transport::Datagram).unwrap_err();
+        assert!(matches!(err, DecodeError::LabelMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn unknown_frames_and_trailing_fields_are_skipped() {
+        let mut ping = encode_frame(&Message::Ping(Ping {
+            seq: 9,
+            target: "a".into(),
+        }));
+        let mut extended = ping.body.to_vec();
+        extended.extend_from_slice(&[1, 2, 3]);
+        ping.body = extended.into();
+        let future = Frame {
+            tag: 200,
+            body: Bytes::from_static(b"later"),
+        };
+        let bytes = encode_envelope("", vec![future, ping]);
+        let env = decode(&bytes, "", &limits(), Transport::Datagram).unwrap();
+        assert_eq!(
+            env.messages,
+            vec![Message::Ping(Ping {
+                seq: 9,
+                target: "a".into()
+            })]
+        );
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let l = limits();
+        let big_meta = encode_messages("", [&alive("n", 513)]);
+        assert!(matches!(
+            decode(&big_meta, "", &l, Transport::Datagram),
+            Err(DecodeError::Invalid { field: "meta", .. })
+        ));
+        let long_name = encode_messages("", [&alive(&"x".repeat(65), 0)]);
+        assert!(matches!(
+            decode(&long_name, "", &l, Transport::Datagram),
+            Err(DecodeError::Invalid { .. })
+        ));
+        let member = MemberState {
+            name: "m".into(),
+            addr: "[::1]:1".parse().unwrap(),
+            run: 1,
+            incarnation: 1,
+            state: State::Alive,
+            meta: Bytes::new(),
+        };
+        let pp = Message::PushPull(PushPull {
+            from: "m".into(),
+            join: true,
+            reply: true,
+            members: vec![member; 101],
+        });
+        let bytes = encode_messages("", [&pp]);
+        assert!(matches!(
+            decode(&bytes, "", &l, Transport::Stream),
+            Err(DecodeError::Invalid {
+                field: "push_pull.members",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let l = limits();
+        for bytes in [
+            &b""[..],
+            b"SWRG",
+            b"SWRG\x02",
+            b"nope nope",
+            b"SWRG\x01\xff\xff\xff",
+        ] {
+            assert!(decode(bytes, "", &l, Transport::Datagram).is_err());
+        }
+        // A claimed length far beyond the packet must not allocate it.
+        let mut huge = b"SWRG\x01\x00\xfd".to_vec();
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&huge, "", &l, Transport::Datagram).is_err());
+    }
+}

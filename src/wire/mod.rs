@@ -1,0 +1,26 @@
+//! What travels between peers: message types, the codec, framing and size limits.
+//!
+//! Every byte that leaves or enters a node goes through [`codec`]; nothing else in the crate
+//! touches bincode. A datagram or stream payload is an *envelope*: a header (magic, protocol
+//! version, cluster label) followed by *frames*, each a tag and a length-prefixed body. A
+//! receiver skips frames whose tag it does not know and ignores bytes after the fields it
+//! knows at the end of a body, so later versions can add message kinds and fields without
+//! breaking older peers.
+
+pub mod codec;
+mod error;
+mod message;
+
+pub use codec::{Envelope, Limits};
+pub use error::DecodeError;
+pub use message::{
+    Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
+    Update,
+};
+
+/// Longest member name, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest cluster label, in bytes.
+pub const MAX_LABEL_LEN: usize = 64;
+/// Default bound on member metadata, in bytes (memberlist's limit).
+pub const MAX_META_LEN: usize = 512;
