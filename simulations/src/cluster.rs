@@ -251,10 +251,8 @@ impl Cluster {
         let now = self.now;
         let to = p.to;
         let node = &mut self.nodes[to];
-        if let Delivery::Timer = p.what {
-            if node.wake != now {
-                return; // superseded by a later reschedule
-            }
+        if matches!(p.what, Delivery::Timer) && node.wake != now {
+            return; // superseded by a later reschedule
         }
         if !matches!(node.status, Status::Running) {
             return;
