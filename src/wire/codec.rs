@@ -283,6 +283,21 @@ pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
     }
 }
 
+/// Encodes key=value tags as member metadata (serf-style tags).
+pub fn encode_tags(tags: &std::collections::BTreeMap<String, String>) -> Bytes {
+    bincode::serde::encode_to_vec(tags, config::standard())
+        .expect("encoding plain data into a Vec is infallible")
+        .into()
+}
+
+/// Decodes metadata written by [`encode_tags`]. Empty metadata is no tags.
+pub fn decode_tags(meta: &[u8]) -> Result<std::collections::BTreeMap<String, String>, DecodeError> {
+    if meta.is_empty() {
+        return Ok(Default::default());
+    }
+    decode_body(meta, Transport::Datagram)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +399,15 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn tags_round_trip() {
+        let tags: std::collections::BTreeMap<String, String> =
+            [("role".to_string(), "worker".to_string())].into();
+        assert_eq!(decode_tags(&encode_tags(&tags)).unwrap(), tags);
+        assert!(decode_tags(&[]).unwrap().is_empty());
+        assert!(decode_tags(&[5, 1]).is_err());
     }
 
     #[test]
