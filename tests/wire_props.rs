@@ -1,0 +1,163 @@
+//! Property tests for the codec: every message round-trips, and arbitrary bytes never panic
+//! or decode into anything that breaks a bound.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use swimring::wire::codec::{self, Limits, Transport};
+use swimring::wire::{
+    Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
+    Update,
+};
+
+fn limits() -> Limits {
+    Limits {
+        max_stream: 1 << 20,
+        max_meta: 512,
+        max_members: 64,
+    }
+}
+
+fn name() -> impl Strategy<Value = String> {
+    // Up to 16 chars of up to 4 bytes each: always within the 64-byte bound.
+    "\\PC{1,16}"
+}
+
+fn addr() -> impl Strategy<Value = SocketAddr> {
+    (any::<IpAddr>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(ip, port))
+}
+
+fn meta() -> impl Strategy<Value = Bytes> {
+    prop::collection::vec(any::<u8>(), 0..=512).prop_map(Bytes::from)
+}
+
+fn state() -> impl Strategy<Value = State> {
+    prop_oneof![
+        Just(State::Alive),
+        Just(State::Suspect),
+        Just(State::Dead),
+        Just(State::Left)
+    ]
+}
+
+fn update() -> impl Strategy<Value = Update> {
+    prop_oneof![
+        (name(), any::<u64>(), any::<u32>(), addr(), meta()).prop_map(
+            |(name, run, incarnation, addr, meta)| Update::Alive(Alive {
+                name,
+                run,
+                incarnation,
+                addr,
+                meta
+            })
+        ),
+        (name(), any::<u64>(), any::<u32>(), name()).prop_map(|(name, run, incarnation, from)| {
+            Update::Suspect(Suspect {
+                name,
+                run,
+                incarnation,
+                from,
+            })
+        }),
+        (name(), any::<u64>(), any::<u32>(), name()).prop_map(|(name, run, incarnation, from)| {
+            Update::Dead(Dead {
+                name,
+                run,
+                incarnation,
+                from,
+            })
+        }),
+        (name(), any::<u64>(), any::<u32>()).prop_map(|(name, run, incarnation)| {
+            Update::Left(Left {
+                name,
+                run,
+                incarnation,
+            })
+        }),
+    ]
+}
+
+fn member_state() -> impl Strategy<Value = MemberState> {
+    (name(), addr(), any::<u64>(), any::<u32>(), state(), meta()).prop_map(
+        |(name, addr, run, incarnation, state, meta)| MemberState {
+            name,
+            addr,
+            run,
+            incarnation,
+            state,
+            meta,
+        },
+    )
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (any::<u32>(), name()).prop_map(|(seq, target)| Message::Ping(Ping { seq, target })),
+        any::<u32>().prop_map(|seq| Message::Ack(Ack { seq })),
+        any::<u32>().prop_map(|seq| Message::Nack(Nack { seq })),
+        (any::<u32>(), name(), addr()).prop_map(|(seq, target, addr)| Message::PingReq(PingReq {
+            seq,
+            target,
+            addr
+        })),
+        update().prop_map(Message::Update),
+        (
+            name(),
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::vec(member_state(), 0..8)
+        )
+            .prop_map(|(from, join, reply, members)| Message::PushPull(PushPull {
+                from,
+                join,
+                reply,
+                members
+            })),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_message_round_trips(msgs in prop::collection::vec(message(), 0..6), label in "[a-z]{0,12}") {
+        let bytes = codec::encode_messages(&label, &msgs);
+        let env = codec::decode(&bytes, &label, &limits(), Transport::Stream).unwrap();
+        prop_assert_eq!(env.messages, msgs);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        // Raw, and behind a valid header so the decoder gets past the magic.
+        let mut framed = codec::MAGIC.to_vec();
+        framed.push(codec::VERSION);
+        framed.extend_from_slice(&bytes);
+        for (input, t) in [
+            (&bytes, Transport::Datagram),
+            (&framed, Transport::Datagram),
+            (&framed, Transport::Stream),
+        ] {
+            if let Ok(env) = codec::decode(input, "", &limits(), t) {
+                for m in &env.messages {
+                    prop_assert!(codec::validate(m, &limits()).is_ok());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn corrupted_packets_never_panic(
+        msgs in prop::collection::vec(message(), 1..4),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let mut bytes = codec::encode_messages("", &msgs).to_vec();
+        for (i, b) in flips {
+            let at = i.index(bytes.len());
+            bytes[at] ^= b;
+        }
+        if let Ok(env) = codec::decode(&bytes, "", &limits(), Transport::Datagram) {
+            for m in &env.messages {
+                prop_assert!(codec::validate(m, &limits()).is_ok());
+            }
+        }
+    }
+}
