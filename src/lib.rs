@@ -1,5 +1,6 @@
 //! swimring: decentralised membership and work placement.
 
+pub mod control;
 pub mod proto;
 pub mod ring;
 pub mod wire;

@@ -1,0 +1,93 @@
+//! Requests and responses of the control endpoint, as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What the CLI asks an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Every member the agent knows.
+    Members,
+    /// Who owns `key`, and the next `replicas - 1` members in ring order.
+    Owner {
+        /// The task key.
+        key: String,
+        /// How many distinct owners to list (at least 1).
+        replicas: usize,
+    },
+    /// The agent's own state and counters.
+    Status,
+    /// The tasks this agent owns now.
+    Tasks,
+    /// Leave the mesh gracefully and stop.
+    Leave,
+}
+
+/// One member as the CLI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Unique name.
+    pub name: String,
+    /// Gossip address.
+    pub addr: String,
+    /// alive, suspect, dead or left.
+    pub state: String,
+    /// The member's incarnation.
+    pub incarnation: u32,
+    /// The member's run.
+    pub run: u64,
+    /// Metadata as key=value tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The agent's own state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// This agent.
+    pub member: MemberInfo,
+    /// Lifeguard local health score (0 is healthy).
+    pub health_score: u32,
+    /// Checksum of the ring this agent places work on, in hex: equal on every agent holding
+    /// the same members.
+    pub ring_checksum: String,
+    /// Members known, by state.
+    pub members_by_state: BTreeMap<String, usize>,
+    /// Protocol and runtime counters.
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// What the agent answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Response {
+    /// Answer to [`Request::Members`].
+    Members {
+        /// In name order.
+        members: Vec<MemberInfo>,
+    },
+    /// Answer to [`Request::Owner`].
+    Owner {
+        /// The key asked about.
+        key: String,
+        /// Owners in ring order: the first owns the key, the rest are its failover order.
+        owners: Vec<String>,
+    },
+    /// Answer to [`Request::Status`].
+    Status(Box<StatusInfo>),
+    /// Answer to [`Request::Tasks`].
+    Tasks {
+        /// Task keys owned by this agent, sorted.
+        tasks: Vec<String>,
+    },
+    /// Answer to [`Request::Leave`]: the agent has left and is stopping.
+    Left,
+    /// The request could not be served.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
