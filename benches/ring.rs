@@ -33,7 +33,7 @@ fn lookup(c: &mut Criterion) {
     let members = names(1000);
     let mut group = c.benchmark_group("ring_lookup_1000_members");
     let hs = hashes(4096);
-    for vnodes in [64, 256] {
+    for vnodes in [64, 256, 512] {
         let ring = ring_of(
             &members,
             RingConfig {
@@ -82,7 +82,7 @@ fn rebuild(c: &mut Criterion) {
     let mut group = c.benchmark_group("ring_rebuild_1000_members");
     group.sample_size(20);
     let members = names(1000);
-    for vnodes in [64, 256] {
+    for vnodes in [64, 256, 512] {
         let config = RingConfig {
             vnodes_per_member: vnodes,
         };

@@ -364,27 +364,48 @@ fn key_counts<'r>(ring: &'r Ring, hashes: &[u64]) -> BTreeMap<&'r str, usize> {
 fn balance_report() {
     const MEMBERS: usize = 1000;
     const KEYS: u64 = 1_000_000;
+    const CLUSTERS: usize = 8;
     let hashes: Vec<u64> = (0..KEYS)
         .map(|i| key_hash(format!("key-{i}").as_bytes()))
         .collect();
 
     println!("\n### Balance at {MEMBERS} members (weight 100 each)");
     println!(
-        "| vnodes/member | points | peak/mean (arc share) | min/mean (arc share) | peak/mean ({KEYS} keys) |"
+        "Arc share = exact fraction of the hash circle; {CLUSTERS} clusters with different \
+         member names; keys = {KEYS} keys on the first cluster."
     );
-    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| vnodes/member | points | peak/mean arc (mean of {CLUSTERS}) | worst peak/mean arc | \
+         min/mean arc (mean) | peak/mean ({KEYS} keys) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
     for v in [16, 64, 128, 256, 512] {
-        let (ring, _) = uniform(
-            RingConfig {
-                vnodes_per_member: v,
-            },
-            MEMBERS,
-        );
-        let (arc_peak, arc_min) = spread(ring.ownership().into_iter().map(|(_, s)| s));
-        let (key_peak, _) = spread(key_counts(&ring, &hashes).into_values().map(|c| c as f64));
+        let config = RingConfig {
+            vnodes_per_member: v,
+        };
+        let mut peaks = Vec::new();
+        let mut mins = Vec::new();
+        let mut key_peak = 0.0;
+        let mut points = 0;
+        for cluster in 0..CLUSTERS {
+            let names: Vec<String> = (0..MEMBERS)
+                .map(|i| format!("c{cluster}-node-{i:04}"))
+                .collect();
+            let ring = Ring::new(config, names.iter().map(|n| (n.as_str(), 100))).unwrap();
+            let (peak, min) = spread(ring.ownership().into_iter().map(|(_, s)| s));
+            peaks.push(peak);
+            mins.push(min);
+            if cluster == 0 {
+                key_peak = spread(key_counts(&ring, &hashes).into_values().map(|c| c as f64)).0;
+                points = ring.vnode_count();
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         println!(
-            "| {v} | {} | {arc_peak:.3} | {arc_min:.3} | {key_peak:.3} |",
-            ring.vnode_count()
+            "| {v} | {points} | {:.3} | {:.3} | {:.3} | {key_peak:.3} |",
+            mean(&peaks),
+            peaks.iter().copied().fold(0.0, f64::max),
+            mean(&mins),
         );
     }
 

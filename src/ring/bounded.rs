@@ -191,6 +191,25 @@ mod tests {
     }
 
     #[test]
+    fn core_ignores_input_order() {
+        // The public entry point canonicalises its input, so test the core directly: it must
+        // impose its own processing order, or callers passing other orders would disagree.
+        let names: Vec<String> = (0..7).map(|i| format!("n{i}")).collect();
+        let ring = Ring::new(RingConfig::default(), names.iter().map(|n| (n, 100))).unwrap();
+        let keys: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+        let input: Vec<(u64, &[u8])> = keys
+            .iter()
+            .map(|k| (key_hash(k.as_bytes()), k.as_bytes()))
+            .collect();
+        let load = BoundedLoad::new(1.1).unwrap();
+        let forward = assign_indices(&ring, load, &input);
+        let reversed_input: Vec<(u64, &[u8])> = input.iter().rev().copied().collect();
+        let mut reversed = assign_indices(&ring, load, &reversed_input);
+        reversed.reverse();
+        assert_eq!(forward, reversed);
+    }
+
+    #[test]
     fn empty_ring_assigns_nothing() {
         let ring = Ring::default();
         let placed = assign_bounded(&ring, BoundedLoad::default(), ["x", "y"].iter());

@@ -40,7 +40,7 @@ pub enum RingError {
         max: u32,
     },
     /// The ring would hold more virtual nodes than [`MAX_POINTS`](crate::ring::MAX_POINTS),
-    /// which bounds its memory (16 bytes a point) and rebuild time.
+    /// which bounds its memory (12 bytes a point) and rebuild time.
     #[error("ring would need {points} virtual nodes, above the maximum {max}")]
     TooManyPoints {
         /// Virtual nodes the members and weights would need.
