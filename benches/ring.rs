@@ -12,7 +12,10 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use swimring::ring::{BoundedLoad, Ring, RingConfig, assign_bounded, key_hash};
+use swimring::ring::{
+    BoundedLoad, DEFAULT_VNODES_PER_MEMBER, Placement, Ring, RingConfig, TaskTable, assign_bounded,
+    key_hash,
+};
 
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("node-{i:04}")).collect()
@@ -57,24 +60,30 @@ fn lookup(c: &mut Criterion) {
     }
     let ring = ring_of(&members, RingConfig::default());
     let keys: Vec<String> = (0..4096).map(|i| format!("tenant-{i}/job")).collect();
-    group.bench_function(BenchmarkId::new("owner_with_hashing", 256), |b| {
-        b.iter(|| {
-            let mut acc = 0usize;
-            for k in &keys {
-                acc += ring.owner(black_box(k.as_bytes())).map_or(0, str::len);
-            }
-            acc
-        });
-    });
-    group.bench_function(BenchmarkId::new("owners_3", 256), |b| {
-        b.iter(|| {
-            let mut acc = 0usize;
-            for &h in &hs {
-                acc += ring.owners_of_hash(black_box(h), 3).len();
-            }
-            acc
-        });
-    });
+    group.bench_function(
+        BenchmarkId::new("owner_with_hashing", DEFAULT_VNODES_PER_MEMBER),
+        |b| {
+            b.iter(|| {
+                let mut acc = 0usize;
+                for k in &keys {
+                    acc += ring.owner(black_box(k.as_bytes())).map_or(0, str::len);
+                }
+                acc
+            });
+        },
+    );
+    group.bench_function(
+        BenchmarkId::new("owners_3", DEFAULT_VNODES_PER_MEMBER),
+        |b| {
+            b.iter(|| {
+                let mut acc = 0usize;
+                for &h in &hs {
+                    acc += ring.owners_of_hash(black_box(h), 3).len();
+                }
+                acc
+            });
+        },
+    );
     group.finish();
 }
 
@@ -113,5 +122,32 @@ fn bounded(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lookup, rebuild, bounded);
+/// What a node pays per membership change: recompute 10,000 tasks and diff for itself.
+fn task_table(c: &mut Criterion) {
+    let mut group = c.benchmark_group("task_table_update_10000_tasks_100_members");
+    group.sample_size(20);
+    let members = names(100);
+    let full = ring_of(&members, RingConfig::default());
+    let less = ring_of(&members[1..], RingConfig::default());
+    for (label, placement) in [
+        ("consistent", Placement::Consistent),
+        ("bounded_c1.25", Placement::Bounded(BoundedLoad::default())),
+    ] {
+        let mut table = TaskTable::new(members[5].clone(), placement);
+        table.update_ring(&full);
+        for i in 0..10_000 {
+            table.insert(format!("task-{i}"));
+        }
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                let lost = table.update_ring(black_box(&less));
+                let back = table.update_ring(black_box(&full));
+                lost.acquired.len() + back.released.len()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, lookup, rebuild, bounded, task_table);
 criterion_main!(benches);
