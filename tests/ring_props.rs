@@ -454,35 +454,43 @@ fn balance_report() {
         1.0 / MEMBERS as f64
     );
 
-    bounded_report();
+    bounded_report(100, 10_000);
+    bounded_report(1000, 10_000);
 }
 
-fn bounded_report() {
-    const MEMBERS: usize = 100;
-    const TASKS: usize = 10_000;
-    let keys: Vec<String> = (0..TASKS).map(|i| format!("task-{i}")).collect();
-    let (ring, names) = uniform(RingConfig::default(), MEMBERS);
-    let gone = &names[17];
-    let smaller = Ring::new(
-        RingConfig::default(),
-        names
-            .iter()
-            .filter(|n| *n != gone)
-            .map(|n| (n.as_str(), 100)),
-    )
-    .unwrap();
-    let larger = Ring::new(
-        RingConfig::default(),
-        names
-            .iter()
-            .map(|n| (n.as_str(), 100))
-            .chain([("node-new", 100)]),
-    )
-    .unwrap();
+/// Peak/mean and movement of `tasks` tasks over `members` members, plain and bounded,
+/// averaged over `CHANGES` single-member losses and joins. The least possible movement is what
+/// the leaver held (loss) or what the joiner ends up with (join).
+fn bounded_report(members: usize, tasks: usize) {
+    const CHANGES: usize = 10;
+    let keys: Vec<String> = (0..tasks).map(|i| format!("task-{i}")).collect();
+    let (ring, names) = uniform(RingConfig::default(), members);
+    let build = |list: Vec<&str>| {
+        Ring::new(RingConfig::default(), list.into_iter().map(|n| (n, 100))).unwrap()
+    };
+    let leavers: Vec<(&str, Ring)> = names
+        .iter()
+        .step_by(members / CHANGES)
+        .take(CHANGES)
+        .map(|gone| {
+            let rest = names.iter().map(String::as_str).filter(|n| n != gone);
+            (gone.as_str(), build(rest.collect()))
+        })
+        .collect();
+    let joiner_names: Vec<String> = (0..CHANGES).map(|i| format!("joiner-{i}")).collect();
+    let joiners: Vec<(&str, Ring)> = joiner_names
+        .iter()
+        .map(|j| {
+            let all = names.iter().map(String::as_str).chain([j.as_str()]);
+            (j.as_str(), build(all.collect()))
+        })
+        .collect();
 
-    println!("\n### {TASKS} tasks over {MEMBERS} members (default vnodes)");
     println!(
-        "| placement | peak/mean | moved on loss of {gone} | {gone} held | moved on 1 join | joiner got |"
+        "\n### {tasks} tasks over {members} members (default vnodes; mean of {CHANGES} losses / joins)"
+    );
+    println!(
+        "| placement | peak/mean | moved on 1 loss | leaver held (minimum) | moved on 1 join | joiner got (minimum) |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
     let plain = |r: &Ring| -> BTreeMap<String, String> {
@@ -500,13 +508,23 @@ fn bounded_report() {
         let moved = |other: &BTreeMap<String, String>| {
             base.iter().filter(|(k, o)| other[*k] != **o).count()
         };
-        let joined = f(&larger);
-        let joiner_got = joined.values().filter(|o| *o == "node-new").count();
+        let (mut lost_moved, mut lost_held, mut join_moved, mut join_got) = (0, 0, 0, 0);
+        for (gone, r) in &leavers {
+            lost_moved += moved(&f(r));
+            lost_held += counts[gone];
+        }
+        for (joiner, r) in &joiners {
+            let after = f(r);
+            join_moved += moved(&after);
+            join_got += after.values().filter(|o| o.as_str() == *joiner).count();
+        }
+        let mean = |x: usize| x as f64 / CHANGES as f64;
         println!(
-            "| {label} | {peak:.3} | {} | {} | {} | {joiner_got} |",
-            moved(&f(&smaller)),
-            counts[gone.as_str()],
-            moved(&joined),
+            "| {label} | {peak:.3} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            mean(lost_moved),
+            mean(lost_held),
+            mean(join_moved),
+            mean(join_got),
         );
     };
     row("consistent", &plain);
