@@ -135,9 +135,7 @@ fn task_table(c: &mut Criterion) {
     ] {
         let mut table = TaskTable::new(members[5].clone(), placement);
         table.update_ring(&full);
-        for i in 0..10_000 {
-            table.insert(format!("task-{i}"));
-        }
+        table.insert_all((0..10_000).map(|i| format!("task-{i}")));
         group.bench_function(label, |b| {
             b.iter(|| {
                 let lost = table.update_ring(black_box(&less));

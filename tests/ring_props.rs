@@ -301,13 +301,20 @@ proptest! {
         }
         one.remove("transient");
         one.update_ring(&rb);
-        // History 2: tasks first in another order, then view b directly.
+        // History 2: tasks first in another order, as a batch, then view b directly.
         let mut two = TaskTable::new("y", placement);
-        for k in shuffled(&keys, seed ^ 1) {
-            two.insert(k);
-        }
+        two.insert_all(shuffled(&keys, seed ^ 1));
         two.update_ring(&rb);
         prop_assert_eq!(snapshot(&one), snapshot(&two));
+        // History 3: view b first, then the batch; a member of b reports exactly its share.
+        let local = b.keys().next().unwrap().clone();
+        let mut three = TaskTable::new(local.clone(), placement);
+        three.update_ring(&rb);
+        let got = three.insert_all(shuffled(&keys, seed ^ 2));
+        prop_assert_eq!(snapshot(&three), snapshot(&two));
+        prop_assert!(got.released.is_empty());
+        let owned: Vec<String> = three.owned_by(&local).cloned().collect();
+        prop_assert_eq!(got.acquired, owned);
         match placement {
             Placement::Consistent => {
                 for (k, o) in one.assignment() {

@@ -171,8 +171,33 @@ where
             }
             Placement::Bounded(_) => {
                 self.tasks.insert(key, Slot { hash, owner: None });
-                let ring = self.ring.clone();
-                self.reassign(ring, Reassignment::default())
+                self.reassign(None, Reassignment::default())
+            }
+        }
+    }
+
+    /// Registers many keys with one recomputation, and reports the local member's net
+    /// changes. Under bounded loads every insertion changes the capacities and so costs a full
+    /// pass over the tasks; loading a batch this way pays that once.
+    pub fn insert_all<I>(&mut self, keys: I) -> Reassignment<K>
+    where
+        I: IntoIterator<Item = K>,
+    {
+        match self.placement {
+            Placement::Consistent => {
+                let mut change = Reassignment::default();
+                for key in keys {
+                    change.acquired.extend(self.insert(key).acquired);
+                }
+                change.acquired.sort_unstable();
+                change
+            }
+            Placement::Bounded(_) => {
+                for key in keys {
+                    let hash = key_hash(key.as_ref());
+                    self.tasks.entry(key).or_insert(Slot { hash, owner: None });
+                }
+                self.reassign(None, Reassignment::default())
             }
         }
     }
@@ -193,28 +218,30 @@ where
         }
         match self.placement {
             Placement::Consistent => change,
-            Placement::Bounded(_) => {
-                let ring = self.ring.clone();
-                self.reassign(ring, change)
-            }
+            Placement::Bounded(_) => self.reassign(None, change),
         }
     }
 
     /// Adopts a new membership view and reports what the local member acquired and released.
     pub fn update_ring(&mut self, ring: &Ring) -> Reassignment<K> {
-        self.reassign(ring.clone(), Reassignment::default())
+        self.reassign(Some(ring), Reassignment::default())
     }
 
     /// Switches placement mode (e.g. turning bounded loads on) and reports the local changes.
     pub fn set_placement(&mut self, placement: Placement) -> Reassignment<K> {
         self.placement = placement;
-        let ring = self.ring.clone();
-        self.reassign(ring, Reassignment::default())
+        self.reassign(None, Reassignment::default())
     }
 
-    /// Recomputes every owner on `ring`, diffs against the current assignment for the local
-    /// member, adds the result to `change`, and installs the new ring and owners.
-    fn reassign(&mut self, ring: Ring, mut change: Reassignment<K>) -> Reassignment<K> {
+    /// Recomputes every owner on `new_ring` (or the current ring), diffs against the current
+    /// assignment for the local member, adds the result to `change`, and installs the new
+    /// ring and owners.
+    fn reassign(
+        &mut self,
+        new_ring: Option<&Ring>,
+        mut change: Reassignment<K>,
+    ) -> Reassignment<K> {
+        let ring = new_ring.unwrap_or(&self.ring);
         let new_owners: Vec<Option<u32>> = match self.placement {
             Placement::Consistent => self
                 .tasks
@@ -227,7 +254,7 @@ where
                     .iter()
                     .map(|(k, s)| (s.hash, k.as_ref()))
                     .collect();
-                assign_indices(&ring, load, &input)
+                assign_indices(ring, load, &input)
             }
         };
         // Compare by "is it the local member" in each ring: member indices of the old and new
@@ -244,7 +271,9 @@ where
             }
             slot.owner = new;
         }
-        self.ring = ring;
+        if let Some(ring) = new_ring {
+            self.ring = ring.clone();
+        }
         change.acquired.sort_unstable();
         change.released.sort_unstable();
         change
