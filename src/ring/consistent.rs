@@ -28,6 +28,10 @@ pub const NORMAL_WEIGHT: u32 = 100;
 /// Largest accepted member weight (100× a normal share), so one member cannot blow up the ring.
 pub const MAX_WEIGHT: u32 = 10_000;
 
+/// Largest number of members (weight-0 ones included): member indices are stored as `u32`
+/// beside every point to keep the ring compact.
+pub const MAX_MEMBERS: usize = 1 << 22;
+
 /// Largest total number of virtual nodes a ring may hold (about 50 MiB of points and index),
 /// e.g. 8,192 members at the default vnode count.
 pub const MAX_POINTS: u64 = 1 << 22;
@@ -163,6 +167,12 @@ impl Ring {
                 name: pair[0].name.to_string(),
             });
         }
+        if list.len() > MAX_MEMBERS {
+            return Err(RingError::TooManyMembers {
+                members: list.len(),
+                max: MAX_MEMBERS,
+            });
+        }
         let mut points: u64 = 0;
         for m in &list {
             if m.weight > MAX_WEIGHT {
@@ -194,9 +204,8 @@ impl Ring {
         let mut total_weight = 0u64;
         let mut eligible = 0usize;
         for (index, m) in members.iter().enumerate() {
-            // `MAX_POINTS` and the weight cap keep this far below u32::MAX for weighted
-            // members; weight-0 members never appear in `pairs`.
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            // `new` caps the member count at `MAX_MEMBERS`, so the index fits.
+            let index = index as u32;
             let count = config.vnodes_for_weight(m.weight);
             for vnode in 0..count {
                 // `count` is at most MAX_VNODES_PER_MEMBER * MAX_WEIGHT / 100, so it fits.

@@ -48,6 +48,15 @@ pub enum RingError {
         /// The largest supported total.
         max: u64,
     },
+    /// More members than [`MAX_MEMBERS`](crate::ring::MAX_MEMBERS), the most the ring's
+    /// compact member indices are meant to address.
+    #[error("ring would have {members} members, above the maximum {max}")]
+    TooManyMembers {
+        /// Members given.
+        members: usize,
+        /// The largest supported count.
+        max: usize,
+    },
     /// The bounded-load factor `c` is not a finite number at least
     /// [`MIN_LOAD_FACTOR`](crate::ring::MIN_LOAD_FACTOR). Below that, a single membership change
     /// cascades into many moves (the expected movement grows like 1/(c-1)²).

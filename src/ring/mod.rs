@@ -18,8 +18,8 @@ mod tasks;
 
 pub use bounded::{BoundedLoad, DEFAULT_LOAD_FACTOR, MIN_LOAD_FACTOR, assign_bounded};
 pub use consistent::{
-    DEFAULT_VNODES_PER_MEMBER, MAX_POINTS, MAX_VNODES_PER_MEMBER, MAX_WEIGHT, NORMAL_WEIGHT, Ring,
-    RingConfig,
+    DEFAULT_VNODES_PER_MEMBER, MAX_MEMBERS, MAX_POINTS, MAX_VNODES_PER_MEMBER, MAX_WEIGHT,
+    NORMAL_WEIGHT, Ring, RingConfig,
 };
 pub use error::RingError;
 pub use hash::key_hash;
