@@ -14,6 +14,7 @@ mod bounded;
 mod consistent;
 mod error;
 mod hash;
+mod points;
 mod tasks;
 
 pub use bounded::{BoundedLoad, DEFAULT_LOAD_FACTOR, MIN_LOAD_FACTOR, assign_bounded};
