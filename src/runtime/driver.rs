@@ -91,12 +91,14 @@ pub(crate) struct Snapshot {
 /// State shared by the loop and every handle.
 pub(crate) struct Shared {
     pub snapshot: RwLock<Snapshot>,
-    pub events: broadcast::Sender<Event>,
+    /// Handles subscribe through this; the loop owns the only strong sender, so every
+    /// subscription closes when the loop ends.
+    pub events: broadcast::WeakSender<Event>,
     pub counters: Counters,
 }
 
 impl Shared {
-    pub(crate) fn new(swim: &Swim, event_capacity: usize) -> Shared {
+    pub(crate) fn new(swim: &Swim, events: &broadcast::Sender<Event>) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
                 members: swim.members().cloned().collect(),
@@ -104,7 +106,7 @@ impl Shared {
                 live: swim.live_count(),
                 stats: swim.stats(),
             }),
-            events: broadcast::channel(event_capacity).0,
+            events: events.downgrade(),
             counters: Counters::default(),
         }
     }
@@ -139,6 +141,7 @@ pub(crate) struct Driver {
     inbound_rx: mpsc::Receiver<Inbound>,
     pub(crate) tasks: JoinSet<()>,
     shared: Arc<Shared>,
+    events: broadcast::Sender<Event>,
     leave_waiters: Vec<oneshot::Sender<()>>,
     stream_timeout: Duration,
     /// Whether the member list changed since the snapshot was last rebuilt.
@@ -155,6 +158,7 @@ impl Driver {
         tcp: TcpListener,
         cmds: mpsc::Receiver<Command>,
         shared: Arc<Shared>,
+        events: broadcast::Sender<Event>,
         stream_timeout: Duration,
     ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
@@ -179,6 +183,7 @@ impl Driver {
             inbound_rx,
             tasks,
             shared,
+            events,
             leave_waiters: Vec::new(),
             stream_timeout,
             dirty: true,
@@ -331,7 +336,7 @@ impl Driver {
             log_event(&event);
             self.dirty = true;
             // No subscriber is not an error: events are dropped until someone listens.
-            let _ = self.shared.events.send(event);
+            let _ = self.events.send(event);
         }
         if !self.leave_waiters.is_empty() && self.swim.leave_disseminated() {
             for w in self.leave_waiters.drain(..) {

@@ -275,7 +275,8 @@ impl MeshBuilder {
             meta: self.meta,
         };
         let swim = Swim::new(config.clone(), id, rand::random(), clock::now())?;
-        let shared = Arc::new(Shared::new(&swim, self.event_capacity));
+        let events = tokio::sync::broadcast::channel(self.event_capacity).0;
+        let shared = Arc::new(Shared::new(&swim, &events));
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let local = swim.local().clone();
         let seeds_needed = !self.seeds.is_empty();
@@ -287,6 +288,7 @@ impl MeshBuilder {
                 bound.tcp,
                 cmd_rx,
                 Arc::clone(&shared),
+                events,
                 stream_timeout,
             );
             tracing::info!(bind = %bound.addr, advertise = %advertise, run = local.run, "mesh started");
@@ -421,7 +423,11 @@ impl Mesh {
     /// A new subscription to membership events: it misses nothing emitted after this call.
     /// See [`Events`] for the ordering guarantee.
     pub fn events(&self) -> Events {
-        Events::new(self.inner.shared.events.subscribe())
+        match self.inner.shared.events.upgrade() {
+            Some(tx) => Events::new(tx.subscribe()),
+            // The loop has ended: a subscription that is closed from the start.
+            None => Events::new(tokio::sync::broadcast::channel(1).1),
+        }
     }
 
     /// Joins through more seeds (`host:port`; names are looked up now). Returns how many of
