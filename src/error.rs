@@ -63,7 +63,8 @@ pub enum Error {
     /// metadata is unchanged.
     #[error("current metadata is not key=value tags: {0}")]
     NotTags(#[source] DecodeError),
-    /// The node has left the mesh: its metadata can no longer change.
+    /// The node has left (or is leaving) the mesh: it can no longer change its metadata or
+    /// join again. Start a new [`Mesh`](crate::runtime::Mesh) instead.
     #[error("the node has left the mesh")]
     Left,
     /// The mesh has shut down (by [`Mesh::shutdown`](crate::runtime::Mesh::shutdown),

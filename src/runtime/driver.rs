@@ -33,7 +33,7 @@ pub(crate) type TagEdit = Box<dyn FnOnce(&mut BTreeMap<String, String>) + Send>;
 pub(crate) enum Command {
     Join {
         addrs: Vec<SocketAddr>,
-        answered: oneshot::Sender<usize>,
+        answered: oneshot::Sender<Result<usize, Error>>,
     },
     SetMeta {
         meta: Bytes,
@@ -241,6 +241,10 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Join { addrs, answered } => {
+                if self.swim.local().state != crate::wire::State::Alive {
+                    let _ = answered.send(Err(Error::Left));
+                    return;
+                }
                 self.swim.join(now(), &addrs);
                 // Every stream transmit the join produced goes to one of `addrs`; collect
                 // whether each answers, and report the count when all have finished.
@@ -251,7 +255,7 @@ impl Driver {
                     for rx in pending {
                         n += usize::from(rx.await.unwrap_or(false));
                     }
-                    let _ = answered.send(n);
+                    let _ = answered.send(Ok(n));
                 });
             }
             Command::SetMeta { meta, done } => {
@@ -513,7 +517,11 @@ pub(crate) async fn retry_seeds(
     loop {
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(max);
-        if shared.read(|s| s.live) > 1 {
+        let (live, alive) = shared.read(|s| (s.live, s.local.state == crate::wire::State::Alive));
+        if !alive {
+            return; // leaving: joining again would undo it
+        }
+        if live > 1 {
             tracing::info!("has a live peer; seed retries stop");
             return;
         }
@@ -528,9 +536,9 @@ pub(crate) async fn retry_seeds(
         }
         drop(tx);
         match rx.await {
-            Ok(n) if n > 0 => tracing::info!(answered = n, "reached the seeds"),
-            Ok(_) => tracing::debug!(retry_in = ?wait, "no seed answered"),
-            Err(_) => return,
+            Ok(Ok(n)) if n > 0 => tracing::info!(answered = n, "reached the seeds"),
+            Ok(Ok(_)) => tracing::debug!(retry_in = ?wait, "no seed answered"),
+            Ok(Err(_)) | Err(_) => return,
         }
     }
 }

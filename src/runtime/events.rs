@@ -6,8 +6,9 @@ use tokio::sync::broadcast;
 use crate::proto::Event;
 
 /// Why [`Events::recv`] returned no event.
+///
+/// Deliberately exhaustive: a subscriber either lagged or reached the end.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum RecvError {
     /// This subscriber fell behind and the oldest `n` events were dropped for it. The next
     /// `recv` returns the oldest event still held; other subscribers are not affected.

@@ -434,7 +434,7 @@ impl Mesh {
     /// the resolved seed addresses answered the full-state exchange.
     ///
     /// Seeds that do not resolve are logged and skipped; if none resolves, the first one's
-    /// [`Error::UnresolvableSeed`] is returned.
+    /// [`Error::UnresolvableSeed`] is returned. After [`Mesh::leave`] began: [`Error::Left`].
     pub async fn join<I, S>(&self, seeds: I) -> Result<usize, Error>
     where
         I: IntoIterator<Item = S>,
@@ -454,7 +454,7 @@ impl Mesh {
     async fn join_addrs(&self, addrs: Vec<SocketAddr>) -> Result<usize, Error> {
         let (answered, rx) = oneshot::channel();
         self.send(Command::Join { addrs, answered }).await?;
-        rx.await.map_err(|_| Error::Shutdown)
+        rx.await.map_err(|_| Error::Shutdown)?
     }
 
     /// Publishes new metadata (at most [`Config::max_meta`] bytes): peers see
