@@ -562,3 +562,25 @@ fn default_name() -> String {
     let keep = host.floor_char_boundary(MAX_NAME_LEN - suffix.len());
     format!("{}{suffix}", &host[..keep])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<Mesh>();
+        fn send<T: Send>() {}
+        send::<Events>();
+    }
+
+    #[test]
+    fn default_name_fits_and_is_suffixed() {
+        let n = default_name();
+        assert!(!n.is_empty() && n.len() <= MAX_NAME_LEN, "{n}");
+        let (_, suffix) = n.rsplit_once('-').unwrap();
+        assert_eq!(suffix.len(), 4);
+        assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}
