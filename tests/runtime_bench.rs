@@ -154,7 +154,7 @@ async fn idle_node_cost() {
     let measured = children[0].id();
     let all: Vec<u32> = children.iter().map(Child::id).collect();
     let before: Vec<u64> = all.iter().map(|&p| cpu_ticks(p)).collect();
-    let start = std::time::Instant::now();
+    let start = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let window = start.elapsed().as_secs_f64();
     let after: Vec<u64> = all.iter().map(|&p| cpu_ticks(p)).collect();
@@ -177,9 +177,11 @@ async fn idle_node_cost() {
     let st = observer.stats();
     println!(
         "nodes={nodes} preset={preset_name} window={window:.1}s alive_at_end={alive}\n\
-         measured node (pid {measured}): cpu={own:.3}% of one core, VmRSS={rss} kB, VmHWM={hwm} kB\n\
+         measured node (pid {measured}): cpu={own:.3}% of one core ({} ticks at {hz} Hz), \
+         VmRSS={rss} kB, VmHWM={hwm} kB\n\
          mean over {} child nodes: cpu={mean:.3}% of one core\n\
          observer: decode_errors={} send_errors={} stream_failures={}",
+        after[0] - before[0],
         all.len(),
         st.protocol.decode_errors,
         st.send_errors,
