@@ -310,3 +310,20 @@ async fn dropping_the_last_handle_stops_the_node_and_frees_its_port() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ipv6_nodes_join_and_see_each_other() {
+    init_tracing();
+    let v6: SocketAddr = "[::1]:0".parse().unwrap();
+    let a = start("v6-a", v6, &[]).await;
+    // An IPv6 literal seed is written `[addr]:port`.
+    let b = start("v6-b", v6, &[a.local_addr()]).await;
+    assert!(a.local_addr().is_ipv6() && a.advertise_addr().is_ipv6());
+    let limit = bound(a.config(), 2);
+    wait_for("both see each other over IPv6", limit, || {
+        sees(&a, "v6-b", State::Alive) && sees(&b, "v6-a", State::Alive)
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+}

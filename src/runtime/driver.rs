@@ -365,7 +365,11 @@ impl Driver {
             snap.members.extend(self.swim.members().cloned());
             snap.local = self.swim.local().clone();
             self.dirty = false;
-            self.next_refresh = at + self.swim.config().probe_interval;
+            // A far-off refresh if the interval overflows: events still trigger rebuilds.
+            let step = self.swim.config().probe_interval;
+            self.next_refresh = at
+                .checked_add(step)
+                .unwrap_or(at + Duration::from_secs(3600));
         }
     }
 
@@ -516,7 +520,7 @@ pub(crate) async fn retry_seeds(
     let mut wait = first;
     loop {
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(max);
+        wait = wait.saturating_mul(2).min(max);
         let (live, alive) = shared.read(|s| (s.live, s.local.state == crate::wire::State::Alive));
         if !alive {
             return; // leaving: joining again would undo it

@@ -232,7 +232,9 @@ impl MeshBuilder {
                 reason: "must be at least 1".into(),
             });
         }
-        let stream_timeout = self.stream_timeout.unwrap_or(config.probe_timeout * 10);
+        let stream_timeout = self
+            .stream_timeout
+            .unwrap_or(config.probe_timeout.saturating_mul(10));
         if stream_timeout.is_zero() {
             return Err(Error::Config {
                 field: "stream_timeout",
