@@ -9,5 +9,7 @@ pub mod wire;
 
 pub use error::Error;
 pub use proto::{Config, Event, Member, Preset};
-pub use runtime::{Events, Mesh, MeshBuilder, MeshStats, RecvError};
+pub use runtime::{
+    Events, Mesh, MeshBuilder, MeshStats, PlacementConfig, RecvError, TaskChange, TaskChanges,
+};
 pub use wire::State;
