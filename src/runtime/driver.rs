@@ -105,22 +105,24 @@ pub(crate) struct Snapshot {
     pub owned: Vec<String>,
 }
 
+/// The loop's two broadcasts. The loop owns the only strong senders, so every
+/// subscription closes when the loop ends.
+pub(crate) struct Outputs {
+    pub events: broadcast::Sender<Event>,
+    pub tasks: broadcast::Sender<TaskChange>,
+}
+
 /// State shared by the loop and every handle.
 pub(crate) struct Shared {
     pub snapshot: RwLock<Snapshot>,
-    /// Handles subscribe through this; the loop owns the only strong sender, so every
-    /// subscription closes when the loop ends.
+    /// Handles subscribe through these weak senders (see [`Outputs`]).
     pub events: broadcast::WeakSender<Event>,
     pub tasks: broadcast::WeakSender<TaskChange>,
     pub counters: Counters,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        swim: &Swim,
-        events: &broadcast::Sender<Event>,
-        tasks: &broadcast::Sender<TaskChange>,
-    ) -> Shared {
+    pub(crate) fn new(swim: &Swim, out: &Outputs) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
                 members: swim.members().cloned().collect(),
@@ -130,8 +132,8 @@ impl Shared {
                 ring: Arc::default(),
                 owned: Vec::new(),
             }),
-            events: events.downgrade(),
-            tasks: tasks.downgrade(),
+            events: out.events.downgrade(),
+            tasks: out.tasks.downgrade(),
             counters: Counters::default(),
         }
     }
@@ -166,9 +168,8 @@ pub(crate) struct Driver {
     inbound_rx: mpsc::Receiver<Inbound>,
     pub(crate) tasks: JoinSet<()>,
     shared: Arc<Shared>,
-    events: broadcast::Sender<Event>,
+    out: Outputs,
     placer: Placer,
-    task_events: broadcast::Sender<TaskChange>,
     /// When membership changed and the ring has yet to follow.
     placement_due: Option<Instant>,
     /// How long the last ring rebuild took: the next waits at least four times that, so
@@ -186,13 +187,11 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         swim: Swim,
-        udp: UdpSocket,
-        tcp: TcpListener,
+        sockets: net::Bound,
         cmds: mpsc::Receiver<Command>,
         shared: Arc<Shared>,
-        events: broadcast::Sender<Event>,
+        out: Outputs,
         placer: Placer,
-        task_events: broadcast::Sender<TaskChange>,
         stream_timeout: Duration,
     ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
@@ -200,7 +199,7 @@ impl Driver {
         let max = swim.config().max_stream;
         tasks.spawn(
             accept_loop(
-                tcp,
+                sockets.tcp,
                 inbound_tx.clone(),
                 Arc::clone(&shared),
                 max,
@@ -211,15 +210,14 @@ impl Driver {
         Driver {
             next_refresh: now(),
             swim,
-            udp,
+            udp: sockets.udp,
             cmds,
             inbound_tx,
             inbound_rx,
             tasks,
             shared,
-            events,
+            out,
             placer,
-            task_events,
             // Place at once: the initial tasks and this node alone.
             placement_due: Some(now()),
             last_rebuild: Duration::ZERO,
@@ -397,7 +395,7 @@ impl Driver {
             self.dirty = true;
             self.schedule_placement();
             // No subscriber is not an error: events are dropped until someone listens.
-            let _ = self.events.send(event);
+            let _ = self.out.events.send(event);
         }
         if !self.leave_waiters.is_empty() && self.swim.leave_disseminated() {
             for w in self.leave_waiters.drain(..) {
@@ -450,7 +448,7 @@ impl Driver {
             released = change.released.len(),
             "tasks reassigned"
         );
-        let _ = self.task_events.send(TaskChange {
+        let _ = self.out.tasks.send(TaskChange {
             acquired: change.acquired,
             released: change.released,
             ring_checksum: self.placer.ring().checksum(),

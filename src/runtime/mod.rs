@@ -56,7 +56,7 @@ use crate::error::Error;
 use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
 use crate::wire::MAX_NAME_LEN;
 use crate::wire::codec::encode_tags;
-use driver::{Command, Driver, Shared};
+use driver::{Command, Driver, Outputs, Shared};
 use placement::Placer;
 
 /// Default gossip port (memberlist's).
@@ -284,6 +284,7 @@ impl MeshBuilder {
         let name = self.name.unwrap_or_else(default_name);
 
         let bound = net::bind(self.bind)?;
+        let bound_addr = bound.addr;
         let (seed_addrs, unresolved) = resolve(&self.seeds).await;
         for e in &unresolved {
             tracing::warn!(error = %e, "seed skipped");
@@ -309,9 +310,11 @@ impl MeshBuilder {
             meta: self.meta,
         };
         let swim = Swim::new(config.clone(), id, rand::random(), clock::now())?;
-        let events = tokio::sync::broadcast::channel(self.event_capacity).0;
-        let task_events = tokio::sync::broadcast::channel(self.event_capacity).0;
-        let shared = Arc::new(Shared::new(&swim, &events, &task_events));
+        let out = Outputs {
+            events: tokio::sync::broadcast::channel(self.event_capacity).0,
+            tasks: tokio::sync::broadcast::channel(self.event_capacity).0,
+        };
+        let shared = Arc::new(Shared::new(&swim, &out));
         let mut placer = Placer::new(&swim.local().name, self.placement);
         placer.add(self.tasks);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -321,16 +324,14 @@ impl MeshBuilder {
             let _enter = span.enter();
             let mut driver = Driver::new(
                 swim,
-                bound.udp,
-                bound.tcp,
+                bound,
                 cmd_rx,
                 Arc::clone(&shared),
-                events,
+                out,
                 placer,
-                task_events,
                 stream_timeout,
             );
-            tracing::info!(bind = %bound.addr, advertise = %advertise, run = local.run, "mesh started");
+            tracing::info!(bind = %bound_addr, advertise = %advertise, run = local.run, "mesh started");
             if seeds_needed {
                 let retry = driver::retry_seeds(
                     self.seeds.clone(),
@@ -349,7 +350,7 @@ impl MeshBuilder {
                 shared,
                 task: Mutex::new(Some(task)),
                 name: local.name,
-                local_addr: bound.addr,
+                local_addr: bound_addr,
                 advertise,
                 config,
             }),

@@ -48,10 +48,10 @@ pub fn eligible<'a>(
         .filter(|m| m.state.is_live())
         .filter_map(|m| {
             let tags = decode_tags(&m.meta).unwrap_or_default();
-            if let Some((k, v)) = &cfg.filter {
-                if tags.get(k) != Some(v) {
-                    return None;
-                }
+            if let Some((k, v)) = &cfg.filter
+                && tags.get(k) != Some(v)
+            {
+                return None;
             }
             let weight = tags
                 .get(WEIGHT_TAG)
