@@ -239,6 +239,13 @@ impl MeshBuilder {
     /// logs a warning and keeps retrying the seeds in the background, re-resolving them each
     /// time, until it has a live peer. Must be called within a tokio runtime.
     pub async fn start(self) -> Result<Mesh, Error> {
+        self.start_subscribed().await.map(|(mesh, _, _)| mesh)
+    }
+
+    /// Like [`MeshBuilder::start`], also returning subscriptions made before the node did
+    /// anything: they see every event and task change from the first (the seeds joining, the
+    /// initial tasks acquired), which subscriptions made after `start` returns may miss.
+    pub async fn start_subscribed(self) -> Result<(Mesh, Events, TaskChanges), Error> {
         let mut config = self.config;
         if let Some(label) = self.label {
             config.label = label;
@@ -315,6 +322,10 @@ impl MeshBuilder {
             tasks: tokio::sync::broadcast::channel(self.event_capacity).0,
         };
         let shared = Arc::new(Shared::new(&swim, &out));
+        let subscriptions = (
+            Events::new(Some(out.events.clone())),
+            TaskChanges::new(Some(out.tasks.clone())),
+        );
         let mut placer = Placer::new(&swim.local().name, self.placement);
         placer.add(self.tasks);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -368,7 +379,7 @@ impl MeshBuilder {
                 tracing::info!(parent: &span, answered, "joined through the seeds");
             }
         }
-        Ok(mesh)
+        Ok((mesh, subscriptions.0, subscriptions.1))
     }
 }
 
