@@ -40,7 +40,8 @@ struct Record {
     member: Member,
     /// When `member.state` last changed.
     changed: Instant,
-    suspicion: Option<Suspicion>,
+    /// Boxed: only suspects carry one, and it would double every record's size.
+    suspicion: Option<Box<Suspicion>>,
 }
 
 struct Probe {
@@ -699,7 +700,7 @@ impl Swim {
                 };
                 let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
                 let max = min * self.cfg.suspicion_max_timeout_mult;
-                let susp = Suspicion::new(&s.from, expected, min, max, now);
+                let susp = Box::new(Suspicion::new(&s.from, expected, min, max, now));
                 let name = s.name.clone();
                 self.queue(&Update::Suspect(s));
                 let member = self.set_state(now, &name, State::Suspect);
