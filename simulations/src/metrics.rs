@@ -45,6 +45,9 @@ impl Digest {
 
 struct View {
     digest: Digest,
+    /// The same over slots alone: the set of names, which is all a ring (and so its checksum)
+    /// depends on in the simulator (no tags, equal weights).
+    ring: Digest,
     /// State of each slot in this view (dense: one byte per slot).
     state: Vec<u8>,
     /// Runs other than 1 this observer holds (restarts are rare, so this stays small).
@@ -55,10 +58,12 @@ impl View {
     fn new(slot: u32, run: u64) -> View {
         let mut v = View {
             digest: Digest::default(),
+            ring: Digest::default(),
             state: Vec::new(),
             runs: HashMap::new(),
         };
         v.digest.add(slot, run);
+        v.ring.add(slot, 0);
         v
     }
     fn run_of(&self, slot: u32) -> u64 {
@@ -151,6 +156,9 @@ pub struct Sample {
     pub running: u32,
     /// `agreeing / running`.
     pub agree_fraction: f64,
+    /// Whether every running node would build the ring of the nodes really up (same live
+    /// names), and so the same ring checksum.
+    pub ring_agree: bool,
     /// (observer, member) pairs in state suspect, over all views.
     pub suspect_views: u64,
     /// Dead declarations about nodes that were up, so far.
@@ -167,6 +175,8 @@ pub struct Metrics {
     next_sample: u64,
     truth: Vec<Truth>,
     truth_digest: Digest,
+    /// The names of the nodes really up: the ring every view should arrive at.
+    truth_ring: Digest,
     live_n: usize,
     views: Vec<View>,
     suspect_views: u64,
@@ -208,6 +218,7 @@ impl Metrics {
             next_sample: 0,
             truth: Vec::new(),
             truth_digest: Digest::default(),
+            truth_ring: Digest::default(),
             live_n: 0,
             views: Vec::new(),
             suspect_views: 0,
@@ -281,6 +292,11 @@ impl Metrics {
                 _ => {}
             }
         }
+        s.ring_agree = self
+            .truth
+            .iter()
+            .zip(&self.views)
+            .all(|(t, v)| t.life != Life::Running || v.ring == self.truth_ring);
         s.agree_fraction = if s.running == 0 {
             1.0
         } else {
@@ -306,6 +322,7 @@ impl Metrics {
             run,
         });
         self.truth_digest.add(slot, run);
+        self.truth_ring.add(slot, 0);
         self.live_n += 1;
         self.views.push(View::new(slot, run));
         self.action(now, 1, slot);
@@ -321,6 +338,7 @@ impl Metrics {
         self.live_n -= 1;
         let run = t.run;
         self.truth_digest.remove(slot, run);
+        self.truth_ring.remove(slot, 0);
         // It no longer observes: it drops out of every open detection.
         for f in self
             .failures
@@ -396,12 +414,14 @@ impl Metrics {
         let t = &mut self.truth[slot as usize];
         if matches!(t.life, Life::Running | Life::Paused) {
             self.truth_digest.remove(slot, t.run);
+            self.truth_ring.remove(slot, 0);
         } else {
             self.live_n += 1;
         }
         t.life = Life::Running;
         t.run = run;
         self.truth_digest.add(slot, run);
+        self.truth_ring.add(slot, 0);
         let old = std::mem::replace(&mut self.views[slot as usize], View::new(slot, run));
         let suspects = old.state.iter().filter(|&&s| s == SUSPECT).count() as u64;
         self.suspect_views -= suspects;
@@ -455,9 +475,11 @@ impl Metrics {
         };
         if was_counted {
             v.digest.remove(slot, old_run);
+            v.ring.remove(slot, 0);
         }
         if after == ALIVE || after == SUSPECT {
             v.digest.add(slot, m.run);
+            v.ring.add(slot, 0);
         }
         if after == SUSPECT {
             self.suspect_views += 1;

@@ -24,17 +24,18 @@ pub fn write_run(dir: &Path, r: &RunResult, plots: bool) -> Result<(), String> {
     let json = serde_json::to_string_pretty(&r.summary).map_err(|e| e.to_string())?;
     write(&dir.join("summary.json"), &(json + "\n"))?;
     let mut csv = String::from(
-        "t_s,live,running,agreeing,agree_fraction,suspect_views,false_positive_events,packets,bytes\n",
+        "t_s,live,running,agreeing,agree_fraction,ring_agree,suspect_views,false_positive_events,packets,bytes\n",
     );
     for s in &r.samples {
         let _ = writeln!(
             csv,
-            "{:.3},{},{},{},{:.6},{},{},{},{}",
+            "{:.3},{},{},{},{:.6},{},{},{},{},{}",
             s.t_s,
             s.live,
             s.running,
             s.agreeing,
             s.agree_fraction,
+            u8::from(s.ring_agree),
             s.suspect_views,
             s.false_positive_events,
             s.packets,

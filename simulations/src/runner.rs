@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use swimring::proto::{Config, Stats, suspicion_min_timeout};
+use swimring::proto::{Config, Member, Stats, suspicion_min_timeout};
+use swimring::ring::Ring;
+use swimring::runtime::{PlacementConfig, build_ring, eligible};
 
 use crate::cluster::{Bug, Cluster, NodeId};
 use crate::metrics::{Sample, Spread};
@@ -147,9 +149,13 @@ pub struct Summary {
     pub bytes_per_node_per_s: f64,
     /// Datagrams sent per live node per virtual second.
     pub packets_per_node_per_s: f64,
-    /// Every live node holds the same ring checksum (null until the ring lands).
+    /// From when on every running node would build the ring of the nodes really up (the same
+    /// ring checksum), to the end; null if they disagree at the end. Sampled from digests of
+    /// the live names, and checked with real ring checksums at the end.
     pub ring_agreement_s: Option<f64>,
-    /// Share of tasks that moved (null until the ring lands).
+    /// Over 10,000 synthetic tasks, tasks that changed owner from a node's ring before the
+    /// first crash or leave to one at the end, divided by the minimum that had to move (the
+    /// departed members' tasks); 1.0 is ideal. Null if no task had to move.
     pub tasks_moved_ratio: Option<f64>,
     /// xxh3 of the ordered trace of membership events and actions, with virtual times.
     pub trace_hash: String,
@@ -206,6 +212,29 @@ struct Runner {
     seq: u64,
     retired: Totals,
     marks: Vec<(f64, String)>,
+    /// A node's ring just before the first crash or leave: the baseline for task movement.
+    ring_before: Option<Ring>,
+}
+
+/// Synthetic task keys over which movement is measured.
+const MOVEMENT_TASKS: usize = 10_000;
+
+/// Tasks that changed owner between two rings, divided by the minimum that had to: those
+/// whose owner is no longer in the later ring. `None` if nothing had to move.
+fn tasks_moved_ratio(before: &Ring, after: &Ring) -> Option<f64> {
+    let (mut moved, mut minimum) = (0usize, 0usize);
+    for i in 0..MOVEMENT_TASKS {
+        let key = format!("task-{i}");
+        let (a, b) = (before.owner(key.as_bytes()), after.owner(key.as_bytes()));
+        moved += usize::from(a != b);
+        minimum += usize::from(a.is_some_and(|a| after.weight(a).is_none()));
+    }
+    (minimum > 0).then(|| moved as f64 / minimum as f64)
+}
+
+/// The ring checksum a node holding `members` places work on, without building its points.
+fn ring_checksum_of<'a>(cfg: &PlacementConfig, members: impl Iterator<Item = &'a Member>) -> u64 {
+    Ring::checksum_of(eligible(cfg, members).iter().map(|(n, w)| (n.as_str(), *w)))
 }
 
 impl Runner {
@@ -299,7 +328,17 @@ impl Runner {
         }
     }
 
+    /// The ring a running node would place work on now (its own view), if any node runs.
+    fn ring_of_a_view(&self) -> Option<Ring> {
+        let i = (0..self.c.len()).find(|&i| self.c.is_running(i))?;
+        let cfg = PlacementConfig::default();
+        Some(build_ring(&cfg, &eligible(&cfg, self.c.node(i).members())))
+    }
+
     fn act(&mut self, at: u64, a: Action) {
+        if matches!(a, Action::Crash { .. } | Action::Leave { .. }) && self.ring_before.is_none() {
+            self.ring_before = self.ring_of_a_view();
+        }
         match a {
             Action::Crash { target, .. } => {
                 self.mark("crash");
@@ -484,6 +523,7 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
         seq: 0,
         retired: Totals::default(),
         marks: Vec::new(),
+        ring_before: None,
     };
     for i in 0..s.nodes {
         r.c.add_node(&format!("n{i}"), cfg.clone());
@@ -555,8 +595,30 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
         let w = Instant::now();
         w.duration_since(wall0).as_secs_f64()
     };
+    let running: Vec<NodeId> = (0..r.c.len()).filter(|&i| r.c.is_running(i)).collect();
+    let placement = PlacementConfig::default();
+    let checksums: Vec<u64> = running
+        .iter()
+        .map(|&i| ring_checksum_of(&placement, r.c.node(i).members()))
+        .collect();
+    let rings_agree_at_end = checksums.windows(2).all(|w| w[0] == w[1]);
+    let ring_after = r.ring_of_a_view();
+    let moved_ratio = match (&r.ring_before, &ring_after) {
+        (Some(b), Some(a)) => tasks_moved_ratio(b, a),
+        _ => None,
+    };
     let m = &r.c.metrics;
     let samples = m.samples.clone();
+    let ring_agreement_s = rings_agree_at_end
+        .then(|| {
+            samples
+                .iter()
+                .rev()
+                .take_while(|x| x.ring_agree)
+                .last()
+                .map(|x| x.t_s)
+        })
+        .flatten();
     let converged_at_s = {
         let mut t = None;
         for x in samples.iter().rev() {
@@ -606,8 +668,8 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
         dead_events: m.dead_events(),
         bytes_per_node_per_s: m.bytes as f64 / node_s,
         packets_per_node_per_s: m.packets as f64 / node_s,
-        ring_agreement_s: None,
-        tasks_moved_ratio: None,
+        ring_agreement_s,
+        tasks_moved_ratio: moved_ratio,
         trace_hash: format!("{:016x}", m.trace_hash()),
         trace_events: m.trace_events,
         totals,

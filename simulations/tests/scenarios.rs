@@ -54,7 +54,9 @@ fn cold_start_converges_through_one_seed_and_writes_outputs() {
     assert!(t < 10.0, "converged at {t}");
     assert_eq!(r.summary.false_positives, 0);
     assert!(r.summary.bytes_per_node_per_s > 0.0 && r.summary.packets_per_node_per_s > 0.0);
-    assert!(r.summary.ring_agreement_s.is_none() && r.summary.tasks_moved_ratio.is_none());
+    // Rings agree once views do; nobody left, so no task had to move.
+    assert!(r.summary.ring_agreement_s.is_some_and(|x| x <= t));
+    assert_eq!(r.summary.tasks_moved_ratio, None);
     let dir = std::env::temp_dir().join(format!("swimring-sim-test-{}", std::process::id()));
     output::write_run(&dir, &r, true).unwrap();
     for f in [
@@ -105,6 +107,26 @@ fn crash_is_detected_by_all_and_reconverges() {
     assert!(first.p50 <= all.p50 && all.max <= sm.predicted.first_detection_slow_s + 10.0);
     assert!(sm.converged_at_s.is_some_and(|t| t > 10.0));
     assert_eq!(sm.false_positives, 0);
+    // Rings agree again once views do, and only the dead nodes' tasks moved.
+    let ring = sm.ring_agreement_s.expect("rings agree at the end");
+    assert!(
+        ring > 10.0 && ring <= sm.converged_at_s.unwrap() + 1e-9,
+        "{ring} {sm:?}"
+    );
+    assert_eq!(sm.tasks_moved_ratio, Some(1.0));
+}
+
+#[test]
+fn a_lasting_partition_leaves_rings_in_disagreement() {
+    let mut s = base("split", 60.0);
+    s.actions = vec![Action::Partition {
+        at_s: 10.0,
+        fraction: 0.5,
+        one_way: false,
+    }];
+    let r = go(&s);
+    assert_eq!(r.summary.ring_agreement_s, None, "two halves, two rings");
+    assert!(r.samples.last().is_some_and(|x| !x.ring_agree));
 }
 
 #[test]

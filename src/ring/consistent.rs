@@ -201,7 +201,6 @@ impl Ring {
             .map(|m| config.vnodes_for_weight(m.weight) as usize)
             .sum();
         let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(total);
-        let mut encoded = Vec::with_capacity(members.len() * 16);
         let mut total_weight = 0u64;
         let mut eligible = 0usize;
         for (index, m) in members.iter().enumerate() {
@@ -216,11 +215,8 @@ impl Ring {
                 eligible += 1;
             }
             total_weight += u64::from(m.weight);
-            // Length-prefixed so ("ab", "c") and ("a", "bc") encode differently.
-            encoded.extend_from_slice(&(m.name.len() as u64).to_le_bytes());
-            encoded.extend_from_slice(m.name.as_bytes());
-            encoded.extend_from_slice(&m.weight.to_le_bytes());
         }
+        let checksum = checksum_sorted(members.iter().map(|m| (&*m.name, m.weight)));
         let SortedPoints {
             bits: bucket_bits,
             bucket_start,
@@ -236,8 +232,21 @@ impl Ring {
             bucket_bits,
             eligible,
             total_weight,
-            checksum: checksum_bytes(&encoded),
+            checksum,
         }
+    }
+
+    /// The [`checksum`](Ring::checksum) a ring of these members would have, without
+    /// building it: cheap enough to compare many views. Input order does not matter.
+    #[must_use]
+    pub fn checksum_of<I, S>(members: I) -> u64
+    where
+        I: IntoIterator<Item = (S, u32)>,
+        S: AsRef<str>,
+    {
+        let mut list: Vec<(S, u32)> = members.into_iter().collect();
+        list.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        checksum_sorted(list.iter().map(|(n, w)| (n.as_ref(), *w)))
     }
 
     /// The configuration this ring was built with.
@@ -500,9 +509,33 @@ impl Ring {
     }
 }
 
+/// Checksum of a member list already in name order.
+fn checksum_sorted<'a>(members: impl Iterator<Item = (&'a str, u32)>) -> u64 {
+    let mut encoded = Vec::new();
+    for (name, weight) in members {
+        // Length-prefixed so ("ab", "c") and ("a", "bc") encode differently.
+        encoded.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        encoded.extend_from_slice(name.as_bytes());
+        encoded.extend_from_slice(&weight.to_le_bytes());
+    }
+    checksum_bytes(&encoded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_of_matches_a_built_ring_in_any_order() {
+        let members = [("b", 100), ("a", 200), ("c", 0)];
+        let ring = Ring::new(RingConfig::default(), members).unwrap();
+        assert_eq!(Ring::checksum_of(members), ring.checksum());
+        assert_eq!(
+            Ring::checksum_of([("c", 0), ("b", 100), ("a", 200)]),
+            ring.checksum()
+        );
+        assert_ne!(Ring::checksum_of([("a", 200), ("b", 100)]), ring.checksum());
+    }
 
     fn ring(members: &[(&str, u32)]) -> Ring {
         Ring::new(RingConfig::default(), members.iter().copied()).unwrap()

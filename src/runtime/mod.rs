@@ -50,7 +50,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
-pub use placement::{PlacementConfig, WEIGHT_TAG};
+pub use placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
 
 use crate::error::Error;
 use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
