@@ -1,17 +1,25 @@
 //! The event loop: nodes, a virtual clock, and packets in flight.
+//!
+//! Time is a count of virtual nanoseconds; it jumps from one queued event to the next (there
+//! are no ticks). Each node has at most one live timer: the engine remembers the instant it
+//! last queued for the node and ignores older queued wake-ups (a stale-timer check, O(1)),
+//! so rescheduling never searches the heap. Packets are `Bytes` and travel inside the heap
+//! entries. Nothing is O(n) per event.
 
-use std::cmp::Reverse;
+use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use swimring::proto::{Channel, Config, Event, Identity, Member, Swim};
-use swimring::wire::State;
+use swimring::wire::codec::{self, Limits, Transport};
+use swimring::wire::{Message, State, Update};
 
-use crate::network::Network;
+use crate::metrics::Metrics;
+use crate::network::{Fate, Network};
 
 /// Index of a node slot in a [`Cluster`]. A restarted node keeps its slot.
 pub type NodeId = usize;
@@ -25,6 +33,7 @@ pub struct Observed {
     pub event: Event,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Running,
     Paused,
@@ -34,36 +43,91 @@ enum Status {
 struct Node {
     swim: Swim,
     status: Status,
-    /// The wake-up instant currently queued for this node; older queued ones are stale.
-    wake: Instant,
+    /// The wake-up (virtual ns) currently queued for this node; older queued ones are stale.
+    wake: u64,
     events: Vec<Observed>,
+    /// Highest (run, incarnation) this node has held for itself (invariant checks).
+    own: (u64, u32),
 }
 
 enum Delivery {
     Timer,
-    Datagram { from: SocketAddr, bytes: Bytes },
-    StreamRequest { from: NodeId, bytes: Bytes },
+    Datagram { from: u32, bytes: Bytes },
+    StreamRequest { from: u32, bytes: Bytes },
     StreamReply { bytes: Bytes },
 }
 
-struct Pending {
-    to: NodeId,
+struct Entry {
+    at: u64,
+    seq: u64,
+    to: u32,
     what: Delivery,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    // Reversed: the heap pops the earliest (then first queued) entry.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A deliberately broken node behaviour, for proving the sweep catches bugs. It lives in the
+/// simulator (a wrapper around the node's output), never in the protocol core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bug {
+    /// No bug.
+    #[default]
+    None,
+    /// Every node's outgoing alive rumours about itself with an incarnation above 0 are
+    /// dropped (from datagrams and from full-state exchanges): refutation never leaves the
+    /// node, so a suspicion it could refute kills it anyway.
+    DropOwnRefutation,
+}
+
+/// Counters of the engine itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    /// Inputs handed to nodes (timers, datagrams, streams).
+    pub processed: u64,
+    /// Heap entries popped, stale timers and packets to stopped nodes included.
+    pub popped: u64,
+    /// Datagrams lost by the network.
+    pub dropped: u64,
+    /// Datagrams duplicated by the network.
+    pub duplicated: u64,
 }
 
 /// A simulated mesh on virtual time.
 pub struct Cluster {
     base: Instant,
-    now: Instant,
+    now: u64,
     rng: ChaCha8Rng,
     /// The fault model; change it at any time.
     pub net: Network,
     nodes: Vec<Node>,
-    by_addr: HashMap<SocketAddr, NodeId>,
-    queue: BinaryHeap<Reverse<(Instant, u64)>>,
-    pending: HashMap<u64, Pending>,
-    next_id: u64,
-    processed: u64,
+    queue: BinaryHeap<Entry>,
+    seq: u64,
+    stats: EngineStats,
+    /// Measurements, kept from the nodes' events.
+    pub metrics: Metrics,
+    record: bool,
+    check: bool,
+    violations: Vec<String>,
+    /// Last (run, incarnation) each observer held for each member (invariant checks only).
+    seen: HashMap<(u32, u32), (u64, u32)>,
+    bug: Bug,
+    limits: Limits,
 }
 
 /// The address simulated node `i` has: unique, never used on a real network.
@@ -72,34 +136,94 @@ pub fn addr_of(i: NodeId) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(ip, 7946))
 }
 
+/// The slot behind an address made by [`addr_of`].
+pub fn slot_of(addr: SocketAddr) -> Option<NodeId> {
+    match addr.ip() {
+        IpAddr::V4(ip) if addr.port() == 7946 => {
+            let o = ip.octets();
+            (o[0] == 10).then(|| (o[1] as usize) << 16 | (o[2] as usize) << 8 | o[3] as usize)
+        }
+        _ => None,
+    }
+}
+
+const SECOND: u64 = 1_000_000_000;
+
 impl Cluster {
-    /// An empty cluster whose every random choice derives from `seed`.
+    /// An empty cluster whose every random choice derives from `seed`. It records every
+    /// node's events (see [`Cluster::set_recording`]) and samples metrics every 100 ms.
     pub fn new(seed: u64) -> Cluster {
-        // The one real instant: the epoch virtual time counts from. Nothing reads it again.
+        // The one real instant: the epoch virtual time counts from. Nothing reads it again,
+        // and no output depends on it.
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
         Cluster {
             base,
-            now: base,
+            now: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             net: Network::default(),
             nodes: Vec::new(),
-            by_addr: HashMap::new(),
             queue: BinaryHeap::new(),
-            pending: HashMap::new(),
-            next_id: 0,
-            processed: 0,
+            seq: 0,
+            stats: EngineStats::default(),
+            metrics: Metrics::new(SECOND / 10),
+            record: true,
+            check: false,
+            violations: Vec::new(),
+            seen: HashMap::new(),
+            bug: Bug::None,
+            limits: Limits {
+                max_stream: 64 << 20,
+                max_meta: 512,
+                max_members: 1 << 20,
+            },
         }
+    }
+
+    /// Whether to keep every node's events in memory ([`Cluster::events`]). Off for large
+    /// runs: the metrics do not need them.
+    pub fn set_recording(&mut self, on: bool) {
+        self.record = on;
+    }
+
+    /// Sets the metrics sampling grid. Call before adding nodes.
+    pub fn set_sample_interval(&mut self, every: Duration) {
+        self.metrics = Metrics::new(every.as_nanos() as u64);
+    }
+
+    /// Checks the protocol's invariants after every input (costs memory per member pair; for
+    /// sweeps of small meshes). Violations are listed by [`Cluster::violations`].
+    pub fn set_checking(&mut self, on: bool) {
+        self.check = on;
+    }
+
+    /// Injects a deliberate bug.
+    pub fn set_bug(&mut self, bug: Bug) {
+        self.bug = bug;
+    }
+
+    /// Invariant violations found so far, each with its virtual time.
+    pub fn violations(&self) -> &[String] {
+        &self.violations
     }
 
     /// Virtual time since the cluster started.
     pub fn elapsed(&self) -> Duration {
-        self.now - self.base
+        Duration::from_nanos(self.now)
     }
 
-    /// Deliveries and timers processed so far.
+    fn instant(&self, t: u64) -> Instant {
+        self.base + Duration::from_nanos(t)
+    }
+
+    /// Inputs handed to nodes so far.
     pub fn processed(&self) -> u64 {
-        self.processed
+        self.stats.processed
+    }
+
+    /// The engine's own counters.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.stats
     }
 
     /// Number of node slots.
@@ -116,12 +240,14 @@ impl Cluster {
     pub fn add_node(&mut self, name: &str, cfg: Config) -> NodeId {
         let id = self.nodes.len();
         let swim = self.boot(id, name, cfg, 1);
-        self.by_addr.insert(addr_of(id), id);
+        self.net.add_node();
+        self.metrics.node_added(self.now, id as u32, name, 1);
         self.nodes.push(Node {
             swim,
             status: Status::Running,
-            wake: self.now,
+            wake: u64::MAX,
             events: Vec::new(),
+            own: (1, 0),
         });
         self.drain(id);
         id
@@ -134,7 +260,8 @@ impl Cluster {
             run,
             meta: Bytes::new(),
         };
-        Swim::new(cfg, ident, self.rng.random(), self.now).expect("valid simulation config")
+        let now = self.instant(self.now);
+        Swim::new(cfg, ident, self.rng.random(), now).expect("valid simulation config")
     }
 
     /// The protocol state of node `id`.
@@ -142,14 +269,19 @@ impl Cluster {
         &self.nodes[id].swim
     }
 
-    /// Events node `id` has reported.
+    /// Events node `id` has reported (empty unless recording).
     pub fn events(&self, id: NodeId) -> &[Observed] {
         &self.nodes[id].events
     }
 
     /// Whether node `id` is running (neither paused nor crashed).
     pub fn is_running(&self, id: NodeId) -> bool {
-        matches!(self.nodes[id].status, Status::Running)
+        self.nodes[id].status == Status::Running
+    }
+
+    /// Whether node `id` is paused.
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.nodes[id].status == Status::Paused
     }
 
     /// What `observer` believes about the node in slot `target`.
@@ -166,32 +298,43 @@ impl Cluster {
     /// Node `id` starts a full-state exchange with each node in `seeds`.
     pub fn join(&mut self, id: NodeId, seeds: &[NodeId]) {
         let addrs: Vec<SocketAddr> = seeds.iter().map(|&s| addr_of(s)).collect();
-        let now = self.now;
+        let now = self.instant(self.now);
         self.nodes[id].swim.join(now, &addrs);
         self.drain(id);
     }
 
     /// Node `id` leaves gracefully.
     pub fn leave(&mut self, id: NodeId) {
-        let now = self.now;
+        let now = self.instant(self.now);
         self.nodes[id].swim.leave(now);
+        self.metrics.left(self.now, id as u32);
         self.drain(id);
     }
 
     /// Node `id` stops at once: no more packets, no more timers.
     pub fn crash(&mut self, id: NodeId) {
-        self.nodes[id].status = Status::Crashed;
+        if self.nodes[id].status != Status::Crashed {
+            self.nodes[id].status = Status::Crashed;
+            self.metrics.crashed(self.now, id as u32);
+        }
     }
 
     /// Node `id` stalls (like SIGSTOP): packets sent to it meanwhile are lost.
     pub fn pause(&mut self, id: NodeId) {
-        self.nodes[id].status = Status::Paused;
+        if self.nodes[id].status == Status::Running {
+            self.nodes[id].status = Status::Paused;
+            self.metrics.paused(self.now, id as u32);
+        }
     }
 
     /// A paused node carries on, first running every timer that fell due while it slept.
     pub fn resume(&mut self, id: NodeId) {
+        if self.nodes[id].status != Status::Paused {
+            return;
+        }
         self.nodes[id].status = Status::Running;
-        let now = self.now;
+        self.metrics.resumed(self.now, id as u32);
+        let now = self.instant(self.now);
         self.nodes[id].swim.handle_timeout(now);
         self.drain(id);
     }
@@ -203,69 +346,99 @@ impl Cluster {
         let run = self.nodes[id].swim.local().run + 1;
         self.nodes[id].swim = self.boot(id, &name, cfg, run);
         self.nodes[id].status = Status::Running;
+        self.nodes[id].own = (run, 0);
+        self.metrics.restarted(self.now, id as u32, run);
+        if self.check {
+            self.seen.retain(|&(o, _), _| o != id as u32);
+        }
         self.drain(id);
         self.join(id, seeds);
     }
 
     /// Runs until virtual time `d` has passed.
     pub fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
+        let until = self.now + d.as_nanos() as u64;
+        self.run_to(until);
+    }
+
+    /// Runs until the virtual instant `until` (ns since the start).
+    pub fn run_to(&mut self, until: u64) {
         while self.step_before(until) {}
-        self.now = until;
+        self.advance(until);
+    }
+
+    fn advance(&mut self, to: u64) {
+        while self.metrics.next_sample() <= to {
+            self.metrics.sample();
+        }
+        self.now = self.now.max(to);
     }
 
     /// Runs until `done` holds (checked after every event) or `limit` of virtual time has
     /// passed. Returns whether `done` held.
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Cluster) -> bool) -> bool {
-        let until = self.now + limit;
+        let until = self.now + limit.as_nanos() as u64;
         loop {
             if done(self) {
                 return true;
             }
             if !self.step_before(until) {
-                self.now = until;
+                self.advance(until);
                 return done(self);
             }
         }
     }
 
-    /// Processes the next event if it falls before `until`.
-    fn step_before(&mut self, until: Instant) -> bool {
-        let Some(&Reverse((at, id))) = self.queue.peek() else {
+    /// Processes the next event if it falls at or before `until`.
+    fn step_before(&mut self, until: u64) -> bool {
+        let Some(e) = self.queue.peek() else {
             return false;
         };
-        if at > until {
+        if e.at > until {
             return false;
         }
-        self.queue.pop();
+        let at = e.at;
+        // Samples see the state before anything at their own instant happens.
+        if self.metrics.next_sample() < at {
+            self.advance(at - 1);
+        }
+        let e = self.queue.pop().expect("peeked");
+        self.stats.popped += 1;
         self.now = at;
-        let p = self
-            .pending
-            .remove(&id)
-            .expect("queued deliveries are pending");
-        self.deliver(p);
+        self.deliver(e);
         true
     }
 
-    fn deliver(&mut self, p: Pending) {
-        let now = self.now;
-        let to = p.to;
+    fn deliver(&mut self, e: Entry) {
+        let to = e.to as usize;
+        let now = self.instant(self.now);
         let node = &mut self.nodes[to];
-        if matches!(p.what, Delivery::Timer) && node.wake != now {
+        if matches!(e.what, Delivery::Timer) && node.wake != e.at {
             return; // superseded by a later reschedule
         }
-        if !matches!(node.status, Status::Running) {
+        if node.status != Status::Running {
             return;
         }
-        self.processed += 1;
-        match p.what {
-            Delivery::Timer => node.swim.handle_timeout(now),
+        self.stats.processed += 1;
+        match e.what {
+            Delivery::Timer => {
+                node.wake = u64::MAX;
+                node.swim.handle_timeout(now);
+            }
             Delivery::Datagram { from, bytes } => {
-                let _ = node.swim.handle_datagram(now, from, &bytes);
+                let _ = node
+                    .swim
+                    .handle_datagram(now, addr_of(from as usize), &bytes);
             }
             Delivery::StreamRequest { from, bytes } => {
                 if let Ok(Some(reply)) = node.swim.handle_stream(now, &bytes) {
-                    self.send(to, from, Delivery::StreamReply { bytes: reply }, false);
+                    let reply = self.filter(to, reply, Transport::Stream);
+                    self.send(
+                        to,
+                        from as usize,
+                        Delivery::StreamReply { bytes: reply },
+                        false,
+                    );
                 }
             }
             Delivery::StreamReply { bytes } => {
@@ -275,48 +448,168 @@ impl Cluster {
         self.drain(to);
     }
 
-    /// Moves everything node `id` produced into the network and its event log, and queues
-    /// its next wake-up.
+    /// Moves everything node `id` produced into the network and the metrics, and queues its
+    /// next wake-up.
     fn drain(&mut self, id: NodeId) {
         while let Some(t) = self.nodes[id].swim.poll_transmit() {
-            let Some(&to) = self.by_addr.get(&t.to) else {
+            let Some(to) = slot_of(t.to).filter(|&s| s < self.nodes.len()) else {
                 continue;
             };
-            let what = match t.channel {
-                Channel::Datagram => Delivery::Datagram {
-                    from: addr_of(id),
-                    bytes: t.payload,
-                },
-                Channel::Stream => Delivery::StreamRequest {
-                    from: id,
-                    bytes: t.payload,
-                },
+            self.metrics.bytes += t.payload.len() as u64;
+            let (what, datagram) = match t.channel {
+                Channel::Datagram => {
+                    self.metrics.packets += 1;
+                    let bytes = self.filter(id, t.payload, Transport::Datagram);
+                    let from = id as u32;
+                    (Delivery::Datagram { from, bytes }, true)
+                }
+                Channel::Stream => {
+                    self.metrics.streams += 1;
+                    let bytes = self.filter(id, t.payload, Transport::Stream);
+                    let from = id as u32;
+                    (Delivery::StreamRequest { from, bytes }, false)
+                }
             };
-            let lossy = matches!(what, Delivery::Datagram { .. });
-            self.send(id, to, what, lossy);
+            self.send(id, to, what, datagram);
         }
-        let at = self.elapsed();
+        let now = self.now;
+        let at = Duration::from_nanos(now);
+        while let Some(event) = self.nodes[id].swim.poll_event() {
+            self.metrics.event(now, id as u32, &event);
+            if self.check {
+                self.check_event(id, &event);
+            }
+            if self.record {
+                self.nodes[id].events.push(Observed { at, event });
+            }
+        }
+        if self.check {
+            self.check_self(id);
+        }
+        let deadline = self.nodes[id].swim.poll_timeout();
+        let wake = (deadline.saturating_duration_since(self.base).as_nanos() as u64).max(now);
         let node = &mut self.nodes[id];
-        while let Some(event) = node.swim.poll_event() {
-            node.events.push(Observed { at, event });
-        }
-        let wake = node.swim.poll_timeout().max(self.now);
-        if wake != node.wake || wake == self.now {
+        if wake != node.wake {
             node.wake = wake;
             self.schedule(wake, id, Delivery::Timer);
         }
     }
 
-    fn send(&mut self, from: NodeId, to: NodeId, what: Delivery, lossy: bool) {
-        if let Some(delay) = self.net.route(&mut self.rng, from, to, lossy) {
-            self.schedule(self.now + delay, to, what);
+    fn send(&mut self, from: NodeId, to: NodeId, what: Delivery, datagram: bool) {
+        match self.net.route(&mut self.rng, from, to, datagram) {
+            Fate::Dropped => self.stats.dropped += 1,
+            Fate::Once(d) => self.schedule(self.now + d.as_nanos() as u64, to, what),
+            Fate::Twice(d1, d2) => {
+                self.stats.duplicated += 1;
+                let copy = match &what {
+                    Delivery::Datagram { from, bytes } => Delivery::Datagram {
+                        from: *from,
+                        bytes: bytes.clone(),
+                    },
+                    _ => unreachable!("only datagrams are duplicated"),
+                };
+                self.schedule(self.now + d1.as_nanos() as u64, to, what);
+                self.schedule(self.now + d2.as_nanos() as u64, to, copy);
+            }
         }
     }
 
-    fn schedule(&mut self, at: Instant, to: NodeId, what: Delivery) {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.queue.push(Reverse((at, id)));
-        self.pending.insert(id, Pending { to, what });
+    fn schedule(&mut self, at: u64, to: NodeId, what: Delivery) {
+        let seq = self.seq;
+        self.seq += 1;
+        self.queue.push(Entry {
+            at,
+            seq,
+            to: to as u32,
+            what,
+        });
+    }
+
+    // ----- invariants -------------------------------------------------------------------------
+
+    fn violation(&mut self, what: String) {
+        if self.violations.len() < 16 {
+            let t = self.now as f64 / 1e9;
+            self.violations.push(format!("t={t:.3}s: {what}"));
+        }
+    }
+
+    fn check_self(&mut self, id: NodeId) {
+        let me = self.nodes[id].swim.local();
+        let cur = (me.run, me.incarnation);
+        let state = me.state;
+        let name = me.name.clone();
+        if matches!(state, State::Dead | State::Suspect) {
+            self.violation(format!("{name} holds itself {state}"));
+        }
+        if cur < self.nodes[id].own {
+            let old = self.nodes[id].own;
+            self.violation(format!(
+                "{name}'s own incarnation went back from {old:?} to {cur:?}"
+            ));
+        }
+        self.nodes[id].own = self.nodes[id].own.max(cur);
+    }
+
+    fn check_event(&mut self, id: NodeId, event: &Event) {
+        let Some(m) = event.member() else { return };
+        if m.name == self.nodes[id].swim.local().name {
+            self.violation(format!(
+                "{} reported an event about itself: {}",
+                m.name,
+                event.kind()
+            ));
+            return;
+        }
+        let Some(&slot) = self.metrics.slot_of.get(&m.name) else {
+            return;
+        };
+        let cur = (m.run, m.incarnation);
+        let key = (id as u32, slot);
+        if let Some(&old) = self.seen.get(&key)
+            && cur < old
+        {
+            let obs = self.nodes[id].swim.local().name.clone();
+            self.violation(format!(
+                "{obs} saw {}'s (run, incarnation) go back from {old:?} to {cur:?} ({})",
+                m.name,
+                event.kind()
+            ));
+        }
+        let e = self.seen.entry(key).or_insert(cur);
+        *e = (*e).max(cur);
+    }
+
+    // ----- the injected bug ---------------------------------------------------------------------
+
+    fn filter(&self, id: NodeId, payload: Bytes, transport: Transport) -> Bytes {
+        if self.bug == Bug::None {
+            return payload;
+        }
+        let me = self.nodes[id].swim.local();
+        let label = self.nodes[id].swim.config().label.clone();
+        let Ok(env) = codec::decode(&payload, &label, &self.limits, transport) else {
+            return payload;
+        };
+        let own_alive = |msg: &Message| matches!(msg, Message::Update(Update::Alive(a)) if a.name == me.name && a.incarnation > 0);
+        let mut changed = false;
+        let mut kept = Vec::with_capacity(env.messages.len());
+        for mut msg in env.messages {
+            if own_alive(&msg) {
+                changed = true;
+                continue;
+            }
+            if let Message::PushPull(pp) = &mut msg {
+                let before = pp.members.len();
+                pp.members
+                    .retain(|m| !(m.name == me.name && m.incarnation > 0));
+                changed |= pp.members.len() != before;
+            }
+            kept.push(msg);
+        }
+        if !changed {
+            return payload;
+        }
+        codec::encode_messages(&label, &kept)
     }
 }

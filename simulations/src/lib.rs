@@ -5,10 +5,22 @@
 //! random choice, the network's included, comes from one seed. The same seed and the same
 //! calls give the same trace.
 //!
-//! [`Cluster`] is the engine; [`Network`] is its fault model (loss, latency, cuts).
+//! - [`Cluster`] is the engine, [`Network`] its fault model, [`metrics::Metrics`] what it
+//!   measures (incrementally, from the nodes' events).
+//! - [`Scenario`] is a timeline of faults (built-in by name, or TOML), [`run`] runs one.
+//! - [`output`] writes `summary.json`, CSV series and SVG plots; [`sweep`] and [`tune`] run
+//!   many scenarios.
 
 mod cluster;
+pub mod metrics;
 mod network;
+pub mod output;
+mod runner;
+mod scenario;
+pub mod sweep;
+pub mod tune;
 
-pub use cluster::{Cluster, NodeId, Observed};
-pub use network::Network;
+pub use cluster::{Bug, Cluster, EngineStats, NodeId, Observed, addr_of};
+pub use network::{Burst, Fate, Latency, Network};
+pub use runner::{Predicted, RunOptions, RunResult, Summary, Totals, peak_rss_mib, run};
+pub use scenario::{Action, BUILTINS, NetSpec, Scenario, Target, Timings};

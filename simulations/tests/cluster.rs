@@ -197,7 +197,7 @@ fn partition_heals_by_itself() {
     let (mut c, ids) = mesh(8, 7, &cfg);
     assert!(c.run_until(dissemination(&cfg) * 3, |c| converged(c, &ids)));
     let (a, b) = ids.split_at(3);
-    c.net.partition(a, b);
+    c.net.partition(a);
     let bound = detection_bound(&cfg, 8);
     assert!(c.run_until(bound, |c| {
         a.iter()

@@ -42,15 +42,22 @@ impl Broadcasts {
     /// and dropping those sent `limit` times.
     pub fn take(&mut self, mut budget: usize, limit: u32) -> Vec<Frame> {
         const SMALLEST_FRAME: usize = 16;
+        // A long queue is not scanned end to end for a frame small enough to fill the last
+        // few bytes: after this many misfits in a row the packet is full enough.
+        const MAX_MISFITS: usize = 8;
         let mut picked = Vec::new();
+        let mut misfits = 0;
         for (key, (_, frame)) in &self.queue {
-            if budget < SMALLEST_FRAME {
+            if budget < SMALLEST_FRAME || misfits >= MAX_MISFITS {
                 break;
             }
             let len = frame.encoded_len();
             if len <= budget {
                 budget -= len;
                 picked.push(*key);
+                misfits = 0;
+            } else {
+                misfits += 1;
             }
         }
         let mut frames = Vec::with_capacity(picked.len());

@@ -13,10 +13,13 @@ pub struct ProbeOrder {
 }
 
 impl ProbeOrder {
-    /// Inserts a newcomer at a random position not yet visited this round.
+    /// Inserts a newcomer at a random position not yet visited this round, in O(1): the
+    /// member it displaces moves to the end, which keeps the unvisited part a random order.
     pub fn insert(&mut self, rng: &mut impl Rng, name: &str) {
-        let at = rng.random_range(self.next..=self.order.len());
-        self.order.insert(at, name.to_owned());
+        self.order.push(name.to_owned());
+        let last = self.order.len() - 1;
+        let at = rng.random_range(self.next..=last);
+        self.order.swap(at, last);
     }
 
     /// The next name for which `eligible` holds, starting a freshly shuffled round built

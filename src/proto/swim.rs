@@ -501,8 +501,12 @@ impl Swim {
         let Some(rec) = self.members.get(&p.target) else {
             return;
         };
-        if rec.member.state == State::Alive && rec.member.addr == p.addr {
-            self.stats.suspicions_raised += 1;
+        // A failed probe of a member already suspected by others is an independent
+        // confirmation (Lifeguard), which shortens its suspicion timeout.
+        if rec.member.state.is_live() && rec.member.addr == p.addr {
+            if rec.member.state == State::Alive {
+                self.stats.suspicions_raised += 1;
+            }
             let s = Suspect {
                 name: p.target,
                 run: rec.member.run,

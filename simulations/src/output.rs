@@ -1,0 +1,192 @@
+//! Output files: `summary.json`, CSV series, SVG plots.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::runner::RunResult;
+
+fn io(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("cannot write {}: {e}", path.display())
+}
+
+/// Writes a file, creating its directory.
+pub fn write(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| io(path, e))
+}
+
+/// Writes every output of one run under `dir`; `plots` draws the SVGs too.
+pub fn write_run(dir: &Path, r: &RunResult, plots: bool) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(&r.summary).map_err(|e| e.to_string())?;
+    write(&dir.join("summary.json"), &(json + "\n"))?;
+    let mut csv = String::from(
+        "t_s,live,running,agreeing,agree_fraction,suspect_views,false_positive_events,packets,bytes\n",
+    );
+    for s in &r.samples {
+        let _ = writeln!(
+            csv,
+            "{:.3},{},{},{},{:.6},{},{},{},{}",
+            s.t_s,
+            s.live,
+            s.running,
+            s.agreeing,
+            s.agree_fraction,
+            s.suspect_views,
+            s.false_positive_events,
+            s.packets,
+            s.bytes
+        );
+    }
+    write(&dir.join("timeseries.csv"), &csv)?;
+    let mut det = String::from("kind,seconds\n");
+    for (kind, v) in [("first", &r.detections.0), ("all", &r.detections.1)] {
+        for x in v {
+            let _ = writeln!(det, "{kind},{x:.6}");
+        }
+    }
+    write(&dir.join("detections.csv"), &det)?;
+    if plots {
+        convergence_svg(&dir.join("convergence.svg"), r)?;
+        detection_cdf_svg(&dir.join("detection_cdf.svg"), r)?;
+    }
+    Ok(())
+}
+
+/// The fraction of running nodes that agree with the truth, against virtual time, with the
+/// scenario's actions marked.
+pub fn convergence_svg(path: &Path, r: &RunResult) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| io(path, x);
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let end = r.summary.sim_seconds.max(1e-3);
+    let title = format!(
+        "{}: {} nodes, seed {} — fraction of running nodes agreeing",
+        r.summary.scenario, r.summary.nodes, r.summary.seed
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..end, 0.0..1.02)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("virtual time (s)")
+        .y_desc("agreeing / running")
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (t, label) in &r.marks {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(*t, 0.0), (*t, 1.02)],
+                RGBColor(200, 120, 0).stroke_width(1),
+            ))
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*t, 0.08),
+                ("sans-serif", 12).into_font().color(&RGBColor(160, 90, 0)),
+            )))
+            .map_err(|x| e(&x))?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            r.samples.iter().map(|s| (s.t_s, s.agree_fraction)),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|x| e(&x))?
+        .label("agreeing fraction")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
+    if let Some(t) = r.summary.converged_at_s {
+        chart
+            .draw_series(std::iter::once(Circle::new((t, 1.0), 5, RED.filled())))
+            .map_err(|x| e(&x))?
+            .label(format!("converged at {t:.1} s"))
+            .legend(|(x, y)| Circle::new((x + 8, y), 4, RED.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
+
+fn cdf(v: &[f64]) -> Vec<(f64, f64)> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len() as f64;
+    let mut out = Vec::with_capacity(2 * s.len() + 1);
+    let mut prev = 0.0;
+    for (i, x) in s.iter().enumerate() {
+        out.push((*x, prev));
+        prev = (i + 1) as f64 / n;
+        out.push((*x, prev));
+    }
+    out
+}
+
+/// Empirical CDFs of crash-to-first and crash-to-all detection latency.
+pub fn detection_cdf_svg(path: &Path, r: &RunResult) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| io(path, x);
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let (first, all) = &r.detections;
+    let xmax = first.iter().chain(all).copied().fold(1.0_f64, f64::max) * 1.05;
+    let title = format!(
+        "{}: detection latency CDF ({} crashes)",
+        r.summary.scenario, r.summary.failures
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..xmax, 0.0..1.02)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds after the crash")
+        .y_desc("fraction of crashes")
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (v, color, label) in [
+        (first, BLUE, "first node declares dead"),
+        (all, RED, "every live node declares dead"),
+    ] {
+        if v.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(cdf(v), color.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+    }
+    if first.is_empty() && all.is_empty() {
+        chart
+            .draw_series(std::iter::once(Text::new(
+                "no crash was detected in this run",
+                (xmax * 0.1, 0.5),
+                ("sans-serif", 16),
+            )))
+            .map_err(|x| e(&x))?;
+    } else {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|x| e(&x))?;
+    }
+    root.present().map_err(|x| e(&x))
+}

@@ -1,0 +1,904 @@
+//! Scenarios: a mesh, a network, and a timeline of faults. Built-in ones by name, new ones
+//! from TOML files (see docs/SIMULATOR.md for the format).
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use swimring::proto::{Config, Preset};
+
+use crate::network::{Burst, Latency};
+
+/// Which nodes an action applies to. Give one of `nodes`, `count` or `fraction`; random
+/// choices come from the run's seed and never pick slot 0 (the seed node) unless listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Explicit slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<usize>>,
+    /// This many, chosen at random among the eligible nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// This fraction (rounded up) of the eligible nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+}
+
+impl Target {
+    /// `count` nodes chosen at random.
+    pub fn count(n: usize) -> Target {
+        Target {
+            count: Some(n),
+            ..Target::default()
+        }
+    }
+    /// A fraction of the nodes chosen at random.
+    pub fn fraction(f: f64) -> Target {
+        Target {
+            fraction: Some(f),
+            ..Target::default()
+        }
+    }
+    /// These slots.
+    pub fn nodes(v: Vec<usize>) -> Target {
+        Target {
+            nodes: Some(v),
+            ..Target::default()
+        }
+    }
+    fn validate(&self) -> Result<(), String> {
+        let given = [
+            self.nodes.is_some(),
+            self.count.is_some(),
+            self.fraction.is_some(),
+        ];
+        if given.iter().filter(|&&b| b).count() != 1 {
+            return Err("a target needs exactly one of `nodes`, `count` or `fraction`".into());
+        }
+        if let Some(f) = self.fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(format!("target fraction {f} is not in 0..=1"));
+        }
+        Ok(())
+    }
+}
+
+/// One step of a scenario's timeline, at `at_s` seconds of virtual time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    /// The targets stop at once (no goodbye).
+    Crash {
+        /// When, in seconds.
+        at_s: f64,
+        /// Which running nodes.
+        target: Target,
+    },
+    /// Crashed or left targets come back under the same name as a new run and join a random
+    /// running node.
+    Restart {
+        /// When.
+        at_s: f64,
+        /// Which stopped nodes.
+        target: Target,
+    },
+    /// The targets stall (a stopped process); packets to them are lost.
+    Pause {
+        /// When.
+        at_s: f64,
+        /// Which running nodes.
+        target: Target,
+        /// Resume them after this long (otherwise use `resume`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_s: Option<f64>,
+    },
+    /// Paused targets carry on.
+    Resume {
+        /// When.
+        at_s: f64,
+        /// Which paused nodes.
+        target: Target,
+    },
+    /// The targets leave gracefully.
+    Leave {
+        /// When.
+        at_s: f64,
+        /// Which running nodes.
+        target: Target,
+    },
+    /// `count` new nodes start and join a random running node.
+    Join {
+        /// When.
+        at_s: f64,
+        /// How many.
+        count: usize,
+    },
+    /// Splits the mesh: `fraction` of the nodes on one side. `one_way` drops only packets
+    /// from that side to the rest.
+    Partition {
+        /// When.
+        at_s: f64,
+        /// Share of the nodes cut off (at least one node).
+        fraction: f64,
+        /// Whether only one direction is cut.
+        #[serde(default)]
+        one_way: bool,
+    },
+    /// The targets are cut off from everyone.
+    Isolate {
+        /// When.
+        at_s: f64,
+        /// Which nodes.
+        target: Target,
+    },
+    /// Every partition, isolation and cut ends.
+    Heal {
+        /// When.
+        at_s: f64,
+    },
+    /// Changes the network's loss, duplication, reordering or latency from now on.
+    Network {
+        /// When.
+        at_s: f64,
+        /// New uniform loss.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        loss: Option<f64>,
+        /// New bursty loss (Gilbert–Elliott); `clear_burst` removes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        burst: Option<Burst>,
+        /// Removes bursty loss.
+        #[serde(default)]
+        clear_burst: bool,
+        /// New duplication probability.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duplicate: Option<f64>,
+        /// New reordering probability.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reorder: Option<f64>,
+        /// New latency distribution.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        latency: Option<Latency>,
+    },
+    /// Every packet to or from the targets takes `extra_ms` longer (0 to undo).
+    Slow {
+        /// When.
+        at_s: f64,
+        /// Which nodes.
+        target: Target,
+        /// Extra one-way delay, ms.
+        extra_ms: f64,
+    },
+    /// From `at_s` to `until_s`, nodes fail at `rate_per_s` (a Poisson process over the
+    /// mesh): each crashes (or, with `leave_fraction`, leaves) and restarts `downtime_s`
+    /// later as a new run.
+    Churn {
+        /// Start.
+        at_s: f64,
+        /// End.
+        until_s: f64,
+        /// Failures per second, mesh-wide.
+        rate_per_s: f64,
+        /// Time a failed node stays down.
+        downtime_s: f64,
+        /// Share of failures that are graceful leaves.
+        #[serde(default)]
+        leave_fraction: f64,
+    },
+    /// Ends every fault: heals the network, clears loss, duplication, reordering and
+    /// slowness, and resumes paused nodes (the sweep's "now settle" step).
+    HealAll {
+        /// When.
+        at_s: f64,
+    },
+}
+
+impl Action {
+    /// When the action happens, in seconds.
+    pub fn at_s(&self) -> f64 {
+        match *self {
+            Action::Crash { at_s, .. }
+            | Action::Restart { at_s, .. }
+            | Action::Pause { at_s, .. }
+            | Action::Resume { at_s, .. }
+            | Action::Leave { at_s, .. }
+            | Action::Join { at_s, .. }
+            | Action::Partition { at_s, .. }
+            | Action::Isolate { at_s, .. }
+            | Action::Heal { at_s }
+            | Action::Network { at_s, .. }
+            | Action::Slow { at_s, .. }
+            | Action::Churn { at_s, .. }
+            | Action::HealAll { at_s } => at_s,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let p = |name: &str, v: Option<f64>| match v {
+            Some(x) if !(0.0..=1.0).contains(&x) => {
+                Err(format!("{name} {x} is not a probability in 0..=1"))
+            }
+            _ => Ok(()),
+        };
+        if !(self.at_s().is_finite() && self.at_s() >= 0.0) {
+            return Err(format!("action time {} must be >= 0", self.at_s()));
+        }
+        match self {
+            Action::Crash { target, .. }
+            | Action::Restart { target, .. }
+            | Action::Resume { target, .. }
+            | Action::Leave { target, .. }
+            | Action::Isolate { target, .. } => target.validate(),
+            Action::Pause { target, for_s, .. } => {
+                if for_s.is_some_and(|f| f <= 0.0 || !f.is_finite()) {
+                    return Err("pause `for_s` must be > 0".into());
+                }
+                target.validate()
+            }
+            Action::Slow {
+                target, extra_ms, ..
+            } => {
+                if !(*extra_ms >= 0.0 && extra_ms.is_finite()) {
+                    return Err("slow `extra_ms` must be >= 0".into());
+                }
+                target.validate()
+            }
+            Action::Partition { fraction, .. } => {
+                if !(0.0 < *fraction && *fraction < 1.0) {
+                    return Err(format!("partition fraction {fraction} is not in (0, 1)"));
+                }
+                Ok(())
+            }
+            Action::Network {
+                loss,
+                burst,
+                duplicate,
+                reorder,
+                latency,
+                ..
+            } => {
+                p("loss", *loss)?;
+                p("duplicate", *duplicate)?;
+                p("reorder", *reorder)?;
+                if let Some(b) = burst {
+                    validate_burst(b)?;
+                }
+                if let Some(l) = latency {
+                    l.validate()?;
+                }
+                Ok(())
+            }
+            Action::Churn {
+                at_s,
+                until_s,
+                rate_per_s,
+                downtime_s,
+                leave_fraction,
+            } => {
+                if until_s < at_s || *rate_per_s < 0.0 || *downtime_s < 0.0 {
+                    return Err(
+                        "churn needs until_s >= at_s, rate_per_s >= 0, downtime_s >= 0".into(),
+                    );
+                }
+                if *rate_per_s > 1000.0 {
+                    return Err("churn rate_per_s is at most 1000".into());
+                }
+                p("leave_fraction", Some(*leave_fraction))
+            }
+            Action::Join { .. } | Action::Heal { .. } | Action::HealAll { .. } => Ok(()),
+        }
+    }
+}
+
+fn validate_burst(b: &Burst) -> Result<(), String> {
+    for (n, v) in [
+        ("p_good_to_bad", b.p_good_to_bad),
+        ("p_bad_to_good", b.p_bad_to_good),
+        ("loss_good", b.loss_good),
+        ("loss_bad", b.loss_bad),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("burst {n} {v} is not a probability in 0..=1"));
+        }
+    }
+    if b.p_good_to_bad + b.p_bad_to_good <= 0.0 {
+        return Err("burst needs p_good_to_bad + p_bad_to_good > 0".into());
+    }
+    Ok(())
+}
+
+/// Protocol timings to override on top of the preset (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    /// Probe interval, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_interval_ms: Option<u64>,
+    /// Probe timeout, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_timeout_ms: Option<u64>,
+    /// Suspicion multiplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicion_mult: Option<u32>,
+    /// Indirect checks (SWIM's k).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indirect_checks: Option<usize>,
+    /// Gossip fan-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_nodes: Option<usize>,
+    /// Gossip interval, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_interval_ms: Option<u64>,
+    /// Retransmit multiplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmit_mult: Option<u32>,
+    /// Push-pull interval, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_pull_interval_ms: Option<u64>,
+}
+
+/// The network a scenario starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetSpec {
+    /// Delay distribution.
+    #[serde(default)]
+    pub latency: Latency,
+    /// Uniform datagram loss.
+    #[serde(default)]
+    pub loss: f64,
+    /// Bursty loss on top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
+    /// Duplication probability.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Reordering probability.
+    #[serde(default)]
+    pub reorder: f64,
+    /// Extra delay of a reordered datagram, ms.
+    #[serde(default = "default_reorder_ms")]
+    pub reorder_delay_ms: f64,
+}
+
+fn default_reorder_ms() -> f64 {
+    20.0
+}
+
+impl Default for NetSpec {
+    fn default() -> Self {
+        NetSpec {
+            latency: Latency::default(),
+            loss: 0.0,
+            burst: None,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay_ms: default_reorder_ms(),
+        }
+    }
+}
+
+/// A complete scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name, for the summary.
+    pub name: String,
+    /// Nodes at the start.
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// Seed of every random choice.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Virtual seconds to simulate.
+    pub duration_s: f64,
+    /// Timing preset: lan, wan or local.
+    #[serde(default = "default_preset")]
+    pub preset: String,
+    /// Overrides on top of the preset.
+    #[serde(default)]
+    pub timings: Timings,
+    /// Starting network.
+    #[serde(default)]
+    pub network: NetSpec,
+    /// Nodes join slot 0 at uniformly random times in `0..join_window_s`.
+    #[serde(default = "default_join_window")]
+    pub join_window_s: f64,
+    /// Metrics sampling grid, ms.
+    #[serde(default = "default_sample_ms")]
+    pub sample_ms: f64,
+    /// Check invariants after every event (small meshes).
+    #[serde(default)]
+    pub check_invariants: bool,
+    /// After the last action, the run must reach full agreement within this many seconds or
+    /// it fails (0: no such requirement).
+    #[serde(default)]
+    pub settle_within_s: f64,
+    /// The timeline.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+fn default_nodes() -> usize {
+    100
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_preset() -> String {
+    "lan".into()
+}
+fn default_join_window() -> f64 {
+    5.0
+}
+fn default_sample_ms() -> f64 {
+    100.0
+}
+
+/// Built-in scenario names, with one line each.
+pub const BUILTINS: &[(&str, &str)] = &[
+    (
+        "cold-start",
+        "every node joins through one seed; watch views converge",
+    ),
+    ("kill-one", "one node crashes once the mesh has converged"),
+    ("kill-10pct", "a tenth of the nodes crash at once"),
+    (
+        "partition-heal",
+        "the mesh splits in half for 60 s, then heals",
+    ),
+    (
+        "loss-sweep",
+        "datagram loss steps 5%, 10%, 20%, 30%, then back to 0",
+    ),
+    (
+        "slow-node",
+        "one node's packets take 300 ms longer each way, with 5% loss",
+    ),
+    (
+        "churn",
+        "nodes crash and restart at 0.2/s (scaled with n) for 3 minutes",
+    ),
+    (
+        "pause-one",
+        "one node stalls for 3 s (less than the suspicion timeout)",
+    ),
+    ("isolate-one", "one node is cut off for 60 s, then heals"),
+    (
+        "one-way",
+        "packets from a fifth of the nodes to the rest are lost for 60 s",
+    ),
+    (
+        "bursty-loss",
+        "Gilbert–Elliott bursty loss (mean ~10%) for 2 minutes",
+    ),
+    (
+        "dup-reorder",
+        "20% duplication and 20% reordering with heavy-tailed latency",
+    ),
+    ("join-leave", "new nodes join and others leave gracefully"),
+    (
+        "tune",
+        "loss, a slow node and three crashes: the tuning sweep's workload",
+    ),
+    (
+        "sweep",
+        "a random fault schedule derived from the seed, then heal (see --sweep)",
+    ),
+];
+
+impl Scenario {
+    fn base(name: &str, nodes: usize, seed: u64, duration_s: f64) -> Scenario {
+        Scenario {
+            name: name.into(),
+            nodes,
+            seed,
+            duration_s,
+            preset: default_preset(),
+            timings: Timings::default(),
+            network: NetSpec::default(),
+            join_window_s: default_join_window(),
+            sample_ms: default_sample_ms(),
+            check_invariants: false,
+            settle_within_s: 0.0,
+            actions: Vec::new(),
+        }
+    }
+
+    /// A built-in scenario for `nodes` nodes and `seed`.
+    pub fn builtin(name: &str, nodes: usize, seed: u64) -> Option<Scenario> {
+        use Action::*;
+        let warm = 60.0;
+        let mut s = Scenario::base(name, nodes, seed, 180.0);
+        match name {
+            "cold-start" => s.duration_s = 60.0,
+            "kill-one" => {
+                s.actions = vec![Crash {
+                    at_s: warm,
+                    target: Target::count(1),
+                }]
+            }
+            "kill-10pct" => {
+                s.actions = vec![Crash {
+                    at_s: warm,
+                    target: Target::fraction(0.1),
+                }]
+            }
+            "partition-heal" => {
+                s.duration_s = 240.0;
+                s.actions = vec![
+                    Partition {
+                        at_s: warm,
+                        fraction: 0.5,
+                        one_way: false,
+                    },
+                    Heal { at_s: warm + 60.0 },
+                ];
+            }
+            "loss-sweep" => {
+                s.duration_s = 360.0;
+                s.actions = [0.05, 0.10, 0.20, 0.30, 0.0]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| net_loss(warm + 60.0 * i as f64, l))
+                    .collect();
+            }
+            "slow-node" => {
+                s.actions = vec![
+                    net_loss(warm, 0.05),
+                    Slow {
+                        at_s: warm,
+                        target: Target::count(1),
+                        extra_ms: 300.0,
+                    },
+                ];
+            }
+            "churn" => {
+                s.duration_s = 300.0;
+                s.actions = vec![Churn {
+                    at_s: warm,
+                    until_s: warm + 180.0,
+                    rate_per_s: 0.2 * (nodes as f64 / 100.0).max(0.1),
+                    downtime_s: 20.0,
+                    leave_fraction: 0.0,
+                }];
+            }
+            "pause-one" => {
+                s.duration_s = 120.0;
+                s.actions = vec![Pause {
+                    at_s: warm,
+                    target: Target::count(1),
+                    for_s: Some(3.0),
+                }];
+            }
+            "isolate-one" => {
+                s.actions = vec![
+                    Isolate {
+                        at_s: warm,
+                        target: Target::count(1),
+                    },
+                    Heal { at_s: warm + 60.0 },
+                ];
+            }
+            "one-way" => {
+                s.actions = vec![
+                    Partition {
+                        at_s: warm,
+                        fraction: 0.2,
+                        one_way: true,
+                    },
+                    Heal { at_s: warm + 60.0 },
+                ];
+            }
+            "bursty-loss" => {
+                s.actions = vec![
+                    Network {
+                        at_s: warm,
+                        loss: None,
+                        burst: Some(Burst {
+                            p_good_to_bad: 0.02,
+                            p_bad_to_good: 0.2,
+                            loss_good: 0.0,
+                            loss_bad: 1.0,
+                        }),
+                        clear_burst: false,
+                        duplicate: None,
+                        reorder: None,
+                        latency: None,
+                    },
+                    HealAll { at_s: warm + 120.0 },
+                ];
+            }
+            "dup-reorder" => {
+                s.network.latency = Latency::Pareto {
+                    scale_ms: 1.0,
+                    shape: 1.5,
+                    cap_ms: 300.0,
+                };
+                s.network.duplicate = 0.2;
+                s.network.reorder = 0.2;
+                s.duration_s = 120.0;
+                s.actions = vec![Crash {
+                    at_s: warm,
+                    target: Target::count(1),
+                }];
+            }
+            "join-leave" => {
+                s.duration_s = 150.0;
+                let k = (nodes / 10).max(1);
+                s.actions = vec![
+                    Join {
+                        at_s: warm,
+                        count: k,
+                    },
+                    Leave {
+                        at_s: warm + 30.0,
+                        target: Target::count(k),
+                    },
+                ];
+            }
+            "tune" => {
+                s.actions = vec![
+                    net_loss(30.0, 0.05),
+                    Slow {
+                        at_s: 30.0,
+                        target: Target::count(1),
+                        extra_ms: 250.0,
+                    },
+                    Crash {
+                        at_s: 60.0,
+                        target: Target::count(1),
+                    },
+                    Crash {
+                        at_s: 90.0,
+                        target: Target::count(1),
+                    },
+                    Crash {
+                        at_s: 120.0,
+                        target: Target::count(1),
+                    },
+                ];
+            }
+            "sweep" => return Some(Scenario::random(nodes, seed)),
+            _ => return None,
+        }
+        Some(s)
+    }
+
+    /// The sweep's scenario for `seed`: a small mesh on the `local` preset, a randomized
+    /// network and a random fault schedule in 5–30 s, then everything heals at 35 s and all
+    /// running nodes must agree within 60 s. `nodes` of 0 lets the seed choose (5–24).
+    pub fn random(nodes: usize, seed: u64) -> Scenario {
+        use Action::*;
+        let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4545_5020_5345);
+        let n = if nodes == 0 {
+            r.random_range(5..25)
+        } else {
+            nodes
+        };
+        let mut s = Scenario::base("sweep", n, seed, 0.0);
+        s.preset = "local".into();
+        s.join_window_s = 1.0;
+        s.check_invariants = true;
+        s.network.latency = match r.random_range(0..4) {
+            0 => Latency::Fixed {
+                ms: r.random_range(0.1..5.0),
+            },
+            1 => Latency::Uniform {
+                min_ms: 0.2,
+                max_ms: r.random_range(1.0..20.0),
+            },
+            2 => Latency::Pareto {
+                scale_ms: 0.5,
+                shape: r.random_range(1.1..3.0),
+                cap_ms: 150.0,
+            },
+            _ => Latency::LogNormal {
+                median_ms: 1.0,
+                sigma: r.random_range(0.1..1.0),
+                cap_ms: 150.0,
+            },
+        };
+        s.network.loss = if r.random_bool(0.5) {
+            r.random_range(0.0..0.15)
+        } else {
+            0.0
+        };
+        if r.random_bool(0.2) {
+            s.network.burst = Some(Burst {
+                p_good_to_bad: r.random_range(0.005..0.05),
+                p_bad_to_good: r.random_range(0.1..0.5),
+                loss_good: 0.0,
+                loss_bad: r.random_range(0.5..1.0),
+            });
+        }
+        s.network.duplicate = if r.random_bool(0.3) {
+            r.random_range(0.0..0.2)
+        } else {
+            0.0
+        };
+        s.network.reorder = if r.random_bool(0.3) {
+            r.random_range(0.0..0.3)
+        } else {
+            0.0
+        };
+        let faults = r.random_range(1..6);
+        for _ in 0..faults {
+            let at_s = (r.random_range(5.0..30.0_f64) * 10.0).round() / 10.0;
+            let one = Target::count(1);
+            let a = match r.random_range(0..9) {
+                0 => Crash { at_s, target: one },
+                1 => Pause {
+                    at_s,
+                    target: one,
+                    for_s: Some(r.random_range(0.5..8.0)),
+                },
+                2 => Partition {
+                    at_s,
+                    fraction: r.random_range(0.1..0.5),
+                    one_way: r.random_bool(0.3),
+                },
+                3 => Isolate { at_s, target: one },
+                4 => Leave { at_s, target: one },
+                5 => Restart { at_s, target: one },
+                6 => Join {
+                    at_s,
+                    count: r.random_range(1..4),
+                },
+                7 => Slow {
+                    at_s,
+                    target: one,
+                    extra_ms: r.random_range(20.0..400.0),
+                },
+                _ => Churn {
+                    at_s,
+                    until_s: at_s + r.random_range(1.0..5.0),
+                    rate_per_s: r.random_range(0.2..2.0),
+                    downtime_s: r.random_range(0.5..5.0),
+                    leave_fraction: 0.2,
+                },
+            };
+            s.actions.push(a);
+        }
+        s.actions.push(HealAll { at_s: 35.0 });
+        s.settle_within_s = 60.0;
+        s.duration_s = 35.0 + s.settle_within_s;
+        s
+    }
+
+    /// Parses a TOML scenario. The error is one line, with the position.
+    pub fn from_toml(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| {
+            let msg = e.message().replace('\n', " ");
+            match e.span() {
+                Some(sp) => {
+                    let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {msg}")
+                }
+                None => msg,
+            }
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Loads a built-in by name or a TOML file by path.
+    pub fn load(name_or_path: &str, nodes: usize, seed: u64) -> Result<Scenario, String> {
+        if name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+            let text = std::fs::read_to_string(name_or_path)
+                .map_err(|e| format!("cannot read scenario file {name_or_path}: {e}"))?;
+            return Scenario::from_toml(&text).map_err(|e| format!("{name_or_path}: {e}"));
+        }
+        Scenario::builtin(name_or_path, nodes, seed).ok_or_else(|| {
+            let names: Vec<&str> = BUILTINS.iter().map(|b| b.0).collect();
+            format!(
+                "unknown scenario {name_or_path:?} (built-ins: {}; or a path to a .toml file)",
+                names.join(", ")
+            )
+        })
+    }
+
+    /// Checks every field; the error names the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 || self.nodes > 60_000 {
+            return Err(format!("nodes {} is not in 1..=60000", self.nodes));
+        }
+        if !(self.duration_s.is_finite() && self.duration_s > 0.0) {
+            return Err(format!("duration_s {} must be > 0", self.duration_s));
+        }
+        if !(self.sample_ms.is_finite() && self.sample_ms >= 1.0) {
+            return Err(format!("sample_ms {} must be >= 1", self.sample_ms));
+        }
+        if !(self.join_window_s.is_finite() && self.join_window_s >= 0.0) {
+            return Err("join_window_s must be >= 0".into());
+        }
+        for (n, v) in [
+            ("network.loss", self.network.loss),
+            ("network.duplicate", self.network.duplicate),
+            ("network.reorder", self.network.reorder),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{n} {v} is not a probability in 0..=1"));
+            }
+        }
+        if let Some(b) = &self.network.burst {
+            validate_burst(b)?;
+        }
+        self.network.latency.validate()?;
+        if !(self.network.reorder_delay_ms >= 0.0 && self.network.reorder_delay_ms.is_finite()) {
+            return Err("network.reorder_delay_ms must be >= 0".into());
+        }
+        for a in &self.actions {
+            a.validate()?;
+        }
+        self.config().map(|_| ())
+    }
+
+    /// The protocol configuration: the preset with the overrides.
+    pub fn config(&self) -> Result<Config, String> {
+        let preset: Preset = self.preset.parse().map_err(|e| format!("{e}"))?;
+        let mut c = preset.config();
+        let t = &self.timings;
+        let ms = Duration::from_millis;
+        if let Some(v) = t.probe_interval_ms {
+            c.probe_interval = ms(v);
+        }
+        if let Some(v) = t.probe_timeout_ms {
+            c.probe_timeout = ms(v);
+        }
+        if let Some(v) = t.suspicion_mult {
+            c.suspicion_mult = v;
+        }
+        if let Some(v) = t.indirect_checks {
+            c.indirect_checks = v;
+        }
+        if let Some(v) = t.gossip_nodes {
+            c.gossip_nodes = v;
+        }
+        if let Some(v) = t.gossip_interval_ms {
+            c.gossip_interval = ms(v);
+        }
+        if let Some(v) = t.retransmit_mult {
+            c.retransmit_mult = v;
+        }
+        if let Some(v) = t.push_pull_interval_ms {
+            c.push_pull_interval = ms(v);
+        }
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    /// Time of the last action that changes anything (churn counts until it ends).
+    pub fn last_fault_s(&self) -> f64 {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Churn {
+                    until_s,
+                    downtime_s,
+                    ..
+                } => until_s + downtime_s,
+                Action::Pause {
+                    at_s,
+                    for_s: Some(f),
+                    ..
+                } => at_s + f,
+                a => a.at_s(),
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+fn net_loss(at_s: f64, loss: f64) -> Action {
+    Action::Network {
+        at_s,
+        loss: Some(loss),
+        burst: None,
+        clear_burst: false,
+        duplicate: None,
+        reorder: None,
+        latency: None,
+    }
+}
