@@ -63,6 +63,10 @@ def kill_ns(ns):
             sh("kill", sig, pid, check=False)
 
 
+def mac(i):
+    return f"02:77:00:00:{(i + 1) >> 8:02x}:{(i + 1) & 0xff:02x}"
+
+
 class Net:
     """N hosts h0..h{N-1} at 10.77.0.{i+1}/24 on a bridge in its own namespace."""
 
@@ -85,9 +89,17 @@ class Net:
             sh("ip", "-n", self.br, "link", "add", f"h{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
             sh("ip", "-n", self.br, "link", "set", f"h{i}", "master", "br0", "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", ns, "link", "set", "eth0", "address", mac(i))
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             self.hosts.append((ns, ip))
+        # Static neighbours: the kernel's ARP table is shared by all namespaces and holds
+        # 1024 dynamic entries (gc_thresh3); 60 hosts x 59 peers overflows it and packets
+        # are dropped. Permanent entries do not count against that limit.
+        for i, (ns, _) in enumerate(self.hosts):
+            batch = "".join(f"neigh replace {ip} lladdr {mac(j)} dev eth0 nud permanent\n"
+                            for j, (_, ip) in enumerate(self.hosts) if j != i)
+            sh("ip", "-n", ns, "-batch", "-", input=batch)
 
     def tx_bytes(self):
         """Bytes each host has sent: received by the bridge side of its veth."""

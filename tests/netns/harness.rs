@@ -326,6 +326,12 @@ fn run_timeout(cmd: &mut Command, timeout: Duration, what: &str) -> Result<Strin
     }
 }
 
+/// Host `i`'s MAC address (fixed, so neighbours can be static).
+fn mac(i: usize) -> String {
+    let n = i + 1;
+    format!("02:77:00:00:{:02x}:{:02x}", n >> 8, n & 0xff)
+}
+
 /// Fails the test unless it runs as root with `ip` and `nft`: these tests must never pass
 /// by skipping.
 pub fn require_root() {
@@ -425,6 +431,7 @@ impl Cluster {
             ]);
             must(&["ip", "-n", &br, "link", "set", &port, "master", "br0", "up"]);
             must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            must(&["ip", "-n", &ns, "link", "set", "eth0", "address", &mac(i)]);
             must(&[
                 "ip",
                 "-n",
@@ -443,6 +450,21 @@ impl Cluster {
                 child: None,
                 paused: false,
             });
+        }
+        // Static neighbours: the kernel's ARP table is shared by every namespace and holds at
+        // most 1024 dynamic entries (gc_thresh3), which n × (n - 1) entries overflow (packets
+        // are then dropped); permanent entries do not count against that limit.
+        for i in 0..n {
+            let mut batch = String::new();
+            for (j, h) in c.hosts.iter().enumerate().filter(|(j, _)| *j != i) {
+                let _ = writeln!(
+                    batch,
+                    "neigh replace {} lladdr {} dev eth0 nud permanent",
+                    h.ip,
+                    mac(j)
+                );
+            }
+            must_stdin(&["ip", "-n", &c.hosts[i].ns, "-batch", "-"], &batch);
         }
         c
     }
