@@ -1,0 +1,548 @@
+//! The run loop: one task owns the [`Swim`] and feeds it sockets, commands and timers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::clock::now;
+use super::net;
+use super::{MeshStats, resolve};
+use crate::error::Error;
+use crate::proto::{Channel, Event, Member, Stats, Swim, Transmit};
+use crate::wire::codec::{decode_tags, encode_tags};
+
+/// Largest datagram a socket can deliver.
+const RECV_BUFFER: usize = 65_536;
+/// Inbound TCP connections served at once; more are closed at once (bounded memory).
+const MAX_INBOUND_STREAMS: usize = 64;
+/// Stream payloads waiting for the loop.
+const INBOUND_QUEUE: usize = 256;
+
+/// A function that edits the node's tags inside the loop.
+pub(crate) type TagEdit = Box<dyn FnOnce(&mut BTreeMap<String, String>) + Send>;
+
+/// What a [`Mesh`](super::Mesh) handle asks of the loop.
+pub(crate) enum Command {
+    Join {
+        addrs: Vec<SocketAddr>,
+        answered: oneshot::Sender<Result<usize, Error>>,
+    },
+    SetMeta {
+        meta: Bytes,
+        done: oneshot::Sender<Result<(), Error>>,
+    },
+    UpdateTags {
+        edit: TagEdit,
+        done: oneshot::Sender<Result<(), Error>>,
+    },
+    Leave {
+        disseminated: oneshot::Sender<()>,
+    },
+    Shutdown,
+}
+
+/// A stream payload coming back from a TCP task.
+enum Inbound {
+    /// A peer's request; the loop answers with the reply to write back, if any.
+    Request {
+        bytes: Bytes,
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+    /// The reply to a request this node sent; `answered` learns whether the core took it.
+    Reply {
+        bytes: Bytes,
+        answered: Option<oneshot::Sender<bool>>,
+    },
+}
+
+/// Counters the runtime keeps besides the core's.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub send_errors: AtomicU64,
+    pub recv_errors: AtomicU64,
+    pub stream_failures: AtomicU64,
+    pub streams_accepted: AtomicU64,
+    pub streams_refused: AtomicU64,
+}
+
+impl Counters {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the handles read without waiting on the loop.
+pub(crate) struct Snapshot {
+    /// Every known member, this node included, in name order.
+    pub members: Vec<Member>,
+    pub local: Member,
+    pub live: usize,
+    pub stats: Stats,
+}
+
+/// State shared by the loop and every handle.
+pub(crate) struct Shared {
+    pub snapshot: RwLock<Snapshot>,
+    /// Handles subscribe through this; the loop owns the only strong sender, so every
+    /// subscription closes when the loop ends.
+    pub events: broadcast::WeakSender<Event>,
+    pub counters: Counters,
+}
+
+impl Shared {
+    pub(crate) fn new(swim: &Swim, events: &broadcast::Sender<Event>) -> Shared {
+        Shared {
+            snapshot: RwLock::new(Snapshot {
+                members: swim.members().cloned().collect(),
+                local: swim.local().clone(),
+                live: swim.live_count(),
+                stats: swim.stats(),
+            }),
+            events: events.downgrade(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Reads the snapshot; a poisoned lock still holds a consistent snapshot (it is only
+    /// ever replaced whole), so poisoning is ignored.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        let guard = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+
+    pub(crate) fn stats(&self) -> MeshStats {
+        let c = &self.counters;
+        MeshStats {
+            protocol: self.read(|s| s.stats.clone()),
+            send_errors: c.send_errors.load(Ordering::Relaxed),
+            recv_errors: c.recv_errors.load(Ordering::Relaxed),
+            stream_failures: c.stream_failures.load(Ordering::Relaxed),
+            streams_accepted: c.streams_accepted.load(Ordering::Relaxed),
+            streams_refused: c.streams_refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The loop's state. Everything it spawns lives in `tasks`, so dropping the driver (when
+/// the loop ends) aborts every connection, exchange and retry still running.
+pub(crate) struct Driver {
+    swim: Swim,
+    udp: UdpSocket,
+    cmds: mpsc::Receiver<Command>,
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_rx: mpsc::Receiver<Inbound>,
+    pub(crate) tasks: JoinSet<()>,
+    shared: Arc<Shared>,
+    events: broadcast::Sender<Event>,
+    leave_waiters: Vec<oneshot::Sender<()>>,
+    stream_timeout: Duration,
+    /// Whether the member list changed since the snapshot was last rebuilt.
+    dirty: bool,
+    /// When the snapshot is next rebuilt even if no event said so (the core forgets old dead
+    /// members and bumps incarnations silently).
+    next_refresh: Instant,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        swim: Swim,
+        udp: UdpSocket,
+        tcp: TcpListener,
+        cmds: mpsc::Receiver<Command>,
+        shared: Arc<Shared>,
+        events: broadcast::Sender<Event>,
+        stream_timeout: Duration,
+    ) -> Driver {
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let mut tasks = JoinSet::new();
+        let max = swim.config().max_stream;
+        tasks.spawn(
+            accept_loop(
+                tcp,
+                inbound_tx.clone(),
+                Arc::clone(&shared),
+                max,
+                stream_timeout,
+            )
+            .in_current_span(),
+        );
+        Driver {
+            next_refresh: now(),
+            swim,
+            udp,
+            cmds,
+            inbound_tx,
+            inbound_rx,
+            tasks,
+            shared,
+            events,
+            leave_waiters: Vec::new(),
+            stream_timeout,
+            dirty: true,
+        }
+    }
+
+    /// Runs until a shutdown command, or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        tracing::debug!("run loop started");
+        let mut buf = vec![0u8; RECV_BUFFER];
+        let sleep = tokio::time::sleep_until(self.swim.poll_timeout().into());
+        tokio::pin!(sleep);
+        // The instant the last timer fired: a deadline not after it is pushed 1 ms on, so a
+        // deadline the core failed to advance cannot spin the loop.
+        let mut fired = None;
+        loop {
+            let mut deadline = self.swim.poll_timeout();
+            if let Some(at) = fired.filter(|&at| deadline <= at) {
+                deadline = at + Duration::from_millis(1);
+            }
+            sleep.as_mut().reset(deadline.into());
+            tokio::select! {
+                r = self.udp.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => {
+                        if let Err(e) = self.swim.handle_datagram(now(), from, &buf[..n]) {
+                            tracing::debug!(%from, error = %e, "datagram refused");
+                        }
+                    }
+                    Err(e) => {
+                        Counters::bump(&self.shared.counters.recv_errors);
+                        tracing::debug!(error = %e, "UDP receive failed");
+                    }
+                },
+                cmd = self.cmds.recv() => match cmd {
+                    Some(Command::Shutdown) | None => break,
+                    Some(cmd) => self.command(cmd),
+                },
+                Some(inbound) = self.inbound_rx.recv() => self.inbound(inbound),
+                () = &mut sleep => {
+                    let at = now();
+                    self.swim.handle_timeout(at);
+                    fired = Some(at);
+                }
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Err(e) = done && e.is_panic() {
+                        tracing::error!(error = %e, "a runtime task panicked");
+                    }
+                }
+            }
+            self.drain(None);
+        }
+        tracing::debug!("run loop stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join { addrs, answered } => {
+                if self.swim.local().state != crate::wire::State::Alive {
+                    let _ = answered.send(Err(Error::Left));
+                    return;
+                }
+                self.swim.join(now(), &addrs);
+                // Every stream transmit the join produced goes to one of `addrs`; collect
+                // whether each answers, and report the count when all have finished.
+                let mut pending = Vec::new();
+                self.drain(Some((&addrs, &mut pending)));
+                self.tasks.spawn(async move {
+                    let mut n = 0;
+                    for rx in pending {
+                        n += usize::from(rx.await.unwrap_or(false));
+                    }
+                    let _ = answered.send(Ok(n));
+                });
+            }
+            Command::SetMeta { meta, done } => {
+                let _ = done.send(self.set_meta(meta));
+            }
+            Command::UpdateTags { edit, done } => {
+                let r = match decode_tags(&self.swim.local().meta) {
+                    Ok(mut tags) => {
+                        edit(&mut tags);
+                        self.set_meta(encode_tags(&tags))
+                    }
+                    Err(e) => Err(Error::NotTags(e)),
+                };
+                let _ = done.send(r);
+            }
+            Command::Leave { disseminated } => {
+                self.swim.leave(now());
+                self.dirty = true;
+                self.leave_waiters.push(disseminated);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn set_meta(&mut self, meta: Bytes) -> Result<(), Error> {
+        let limit = self.swim.config().max_meta;
+        if meta.len() > limit {
+            return Err(Error::MetaTooLarge {
+                len: meta.len(),
+                limit,
+            });
+        }
+        if self.swim.local().state != crate::wire::State::Alive {
+            return Err(Error::Left);
+        }
+        self.swim.set_meta(now(), meta)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn inbound(&mut self, inbound: Inbound) {
+        match inbound {
+            Inbound::Request { bytes, reply } => {
+                let r = self.swim.handle_stream(now(), &bytes);
+                if let Err(e) = &r {
+                    tracing::debug!(error = %e, "stream request refused");
+                }
+                let _ = reply.send(r.ok().flatten());
+            }
+            Inbound::Reply { bytes, answered } => {
+                let r = self.swim.handle_stream(now(), &bytes);
+                if let Err(e) = &r {
+                    tracing::debug!(error = %e, "stream reply refused");
+                }
+                if let Some(tx) = answered {
+                    let _ = tx.send(r.is_ok());
+                }
+            }
+        }
+    }
+
+    /// Sends what the core queued, publishes its events and refreshes the snapshot. With
+    /// `join`, stream transmits to those addresses report whether they were answered.
+    fn drain(&mut self, mut join: Option<(&[SocketAddr], &mut Vec<oneshot::Receiver<bool>>)>) {
+        while let Some(t) = self.swim.poll_transmit() {
+            match t.channel {
+                Channel::Datagram => self.send_datagram(&t),
+                Channel::Stream => {
+                    let answered = match &mut join {
+                        Some((addrs, pending)) if addrs.contains(&t.to) => {
+                            let (tx, rx) = oneshot::channel();
+                            pending.push(rx);
+                            Some(tx)
+                        }
+                        _ => None,
+                    };
+                    self.spawn_exchange(t, answered);
+                }
+            }
+        }
+        while let Some(event) = self.swim.poll_event() {
+            log_event(&event);
+            self.dirty = true;
+            // No subscriber is not an error: events are dropped until someone listens.
+            let _ = self.events.send(event);
+        }
+        if !self.leave_waiters.is_empty() && self.swim.leave_disseminated() {
+            for w in self.leave_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        let at = now();
+        let refresh = self.dirty || at >= self.next_refresh;
+        let mut snap = self
+            .shared
+            .snapshot
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        snap.stats = self.swim.stats();
+        snap.live = self.swim.live_count();
+        if refresh {
+            snap.members.clear();
+            snap.members.extend(self.swim.members().cloned());
+            snap.local = self.swim.local().clone();
+            self.dirty = false;
+            // A far-off refresh if the interval overflows: events still trigger rebuilds.
+            let step = self.swim.config().probe_interval;
+            self.next_refresh = at
+                .checked_add(step)
+                .unwrap_or(at + Duration::from_secs(3600));
+        }
+    }
+
+    fn send_datagram(&mut self, t: &Transmit) {
+        match self.udp.try_send_to(&t.payload, t.to) {
+            Ok(_) => {}
+            Err(e) => {
+                // A full send buffer drops the datagram, as the network might: the protocol
+                // tolerates loss.
+                Counters::bump(&self.shared.counters.send_errors);
+                tracing::debug!(to = %t.to, error = %e, "datagram not sent");
+            }
+        }
+    }
+
+    fn spawn_exchange(&mut self, t: Transmit, answered: Option<oneshot::Sender<bool>>) {
+        let inbound = self.inbound_tx.clone();
+        let shared = Arc::clone(&self.shared);
+        let max = self.swim.config().max_stream;
+        let limit = self.stream_timeout;
+        let task = async move {
+            match net::exchange(t.to, &t.payload, max, limit).await {
+                Ok(Some(bytes)) => {
+                    let _ = inbound.send(Inbound::Reply { bytes, answered }).await;
+                }
+                // The peer had nothing to say (a push without pull); it did answer.
+                Ok(None) => {
+                    if let Some(tx) = answered {
+                        let _ = tx.send(true);
+                    }
+                }
+                Err(e) => {
+                    Counters::bump(&shared.counters.stream_failures);
+                    tracing::debug!(to = %t.to, error = %e, "stream exchange failed");
+                }
+            }
+        };
+        self.tasks.spawn(task.in_current_span());
+    }
+}
+
+/// Accepts TCP connections and serves each in its own task. The connection tasks live in
+/// this task's own set, so aborting it (when the loop ends) aborts them too.
+async fn accept_loop(
+    listener: TcpListener,
+    inbound: mpsc::Sender<Inbound>,
+    shared: Arc<Shared>,
+    max: usize,
+    limit: Duration,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accepting a TCP connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            Counters::bump(&shared.counters.streams_refused);
+            tracing::debug!(%peer, "too many inbound streams; connection closed");
+            continue;
+        };
+        Counters::bump(&shared.counters.streams_accepted);
+        let inbound = inbound.clone();
+        let shared = Arc::clone(&shared);
+        conns.spawn(
+            async move {
+                if let Err(e) = serve(stream, inbound, max, limit).await {
+                    Counters::bump(&shared.counters.stream_failures);
+                    tracing::debug!(%peer, error = %e, "inbound stream failed");
+                }
+                drop(permit);
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Reads one request frame, hands it to the loop, writes back the reply if there is one.
+async fn serve(
+    mut stream: TcpStream,
+    inbound: mpsc::Sender<Inbound>,
+    max: usize,
+    limit: Duration,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer too slow");
+    let request = tokio::time::timeout(limit, net::read_frame(&mut stream, max))
+        .await
+        .map_err(|_| timed_out())??;
+    let Some(bytes) = request else {
+        return Ok(());
+    };
+    let (tx, rx) = oneshot::channel();
+    if inbound
+        .send(Inbound::Request { bytes, reply: tx })
+        .await
+        .is_err()
+    {
+        return Ok(()); // the loop has stopped
+    }
+    if let Ok(Some(reply)) = rx.await {
+        tokio::time::timeout(limit, net::write_frame(&mut stream, &reply))
+            .await
+            .map_err(|_| timed_out())??;
+    }
+    stream.shutdown().await
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::NameConflict {
+            name,
+            existing,
+            claimant,
+        } => tracing::warn!(%name, %existing, %claimant, "name conflict: claim ignored"),
+        e => {
+            let Some(m) = e.member() else { return };
+            match e {
+                Event::Joined(_) | Event::Dead(_) | Event::Left(_) | Event::Restarted(_) => {
+                    tracing::info!(member = %m.name, addr = %m.addr, run = m.run, "{}", e.kind());
+                }
+                _ => tracing::debug!(member = %m.name, incarnation = m.incarnation, "{}", e.kind()),
+            }
+        }
+    }
+}
+
+/// Retries the seeds until this node has a live peer, re-resolving every time, with
+/// exponential backoff from `first` to `max`. Holds only a weak sender, so it never keeps
+/// the loop alive; the loop aborts it on exit.
+pub(crate) async fn retry_seeds(
+    seeds: Vec<String>,
+    cmds: mpsc::WeakSender<Command>,
+    shared: Arc<Shared>,
+    first: Duration,
+    max: Duration,
+) {
+    let mut wait = first;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = wait.saturating_mul(2).min(max);
+        let (live, alive) = shared.read(|s| (s.live, s.local.state == crate::wire::State::Alive));
+        if !alive {
+            return; // leaving: joining again would undo it
+        }
+        if live > 1 {
+            tracing::info!("has a live peer; seed retries stop");
+            return;
+        }
+        let (addrs, _unresolved) = resolve(&seeds).await;
+        if addrs.is_empty() {
+            continue;
+        }
+        let Some(tx) = cmds.upgrade() else { return };
+        let (answered, rx) = oneshot::channel();
+        if tx.send(Command::Join { addrs, answered }).await.is_err() {
+            return;
+        }
+        drop(tx);
+        match rx.await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(answered = n, "reached the seeds"),
+            Ok(Ok(_)) => tracing::debug!(retry_in = ?wait, "no seed answered"),
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+}

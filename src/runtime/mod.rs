@@ -1,0 +1,588 @@
+//! The tokio runtime: [`Mesh`], a peer you embed in a Rust application.
+//!
+//! One task owns the protocol core ([`Swim`]) and runs the same loop as the simulator, over
+//! real sockets: a UDP socket for probes and gossip, a TCP listener on the same port for
+//! full-state exchange, the fallback probe and anything too large for a datagram. The
+//! [`Mesh`] handle talks to that task through a channel and reads a snapshot of the member
+//! list that the task keeps current, so queries never wait on the network.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), swimring::Error> {
+//! use std::time::Duration;
+//! use swimring::{Mesh, Preset};
+//!
+//! let mesh = Mesh::builder()
+//!     .name("api-1")
+//!     .bind("0.0.0.0:7946".parse().unwrap())
+//!     .seeds(["seed.internal:7946"])
+//!     .preset(Preset::Lan)
+//!     .start()
+//!     .await?;
+//! let mut events = mesh.events();
+//! tokio::spawn(async move {
+//!     while let Ok(e) = events.recv().await {
+//!         println!("{}: {:?}", e.kind(), e.member().map(|m| &m.name));
+//!     }
+//! });
+//! for m in mesh.members() {
+//!     println!("{} {} {:?}", m.name, m.addr, m.state);
+//! }
+//! mesh.leave(Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/RUNTIME.md` for the run loop, threading, the event-order guarantee and shutdown.
+
+mod clock;
+mod driver;
+mod events;
+mod net;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+pub use events::{Events, RecvError};
+
+use crate::error::Error;
+use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
+use crate::wire::MAX_NAME_LEN;
+use crate::wire::codec::encode_tags;
+use driver::{Command, Driver, Shared};
+
+/// Default gossip port (memberlist's).
+pub const DEFAULT_PORT: u16 = 7946;
+/// Default number of events held for a slow subscriber before it lags.
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+/// How long one seed's DNS lookup may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Commands waiting for the loop.
+const COMMAND_QUEUE: usize = 64;
+
+/// Counters: the protocol core's, and the runtime's own. All only grow, except
+/// `protocol.health_score`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MeshStats {
+    /// The core's counters: probes, indirect probes, suspicions raised, refutations, deaths
+    /// declared, local health score, datagram packets and bytes in and out, decode errors,
+    /// members refused.
+    pub protocol: Stats,
+    /// Datagrams the socket would not take (full buffer, no route); they were dropped.
+    pub send_errors: u64,
+    /// Errors reading the UDP socket.
+    pub recv_errors: u64,
+    /// Stream exchanges that failed either way (connect refused, timeout, oversize frame,
+    /// peer hung up).
+    pub stream_failures: u64,
+    /// Inbound TCP connections accepted.
+    pub streams_accepted: u64,
+    /// Inbound TCP connections closed unserved because too many were open.
+    pub streams_refused: u64,
+}
+
+/// Configures and starts a [`Mesh`]. Made by [`Mesh::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `start` is awaited"]
+pub struct MeshBuilder {
+    name: Option<String>,
+    bind: SocketAddr,
+    advertise: Option<SocketAddr>,
+    seeds: Vec<String>,
+    label: Option<String>,
+    meta: Bytes,
+    config: Config,
+    stream_timeout: Option<Duration>,
+    event_capacity: usize,
+}
+
+impl Default for MeshBuilder {
+    fn default() -> Self {
+        MeshBuilder {
+            name: None,
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_PORT),
+            advertise: None,
+            seeds: Vec::new(),
+            label: None,
+            meta: Bytes::new(),
+            config: Config::lan(),
+            stream_timeout: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+        }
+    }
+}
+
+impl MeshBuilder {
+    /// The node's unique name, 1 to 64 bytes. Default: the host name (from
+    /// `/proc/sys/kernel/hostname` or `$HOSTNAME`, else `swimring`) plus `-` and four random
+    /// hex digits, so two nodes on one host do not clash.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Address to bind the UDP socket and the TCP listener to (the same port for both).
+    /// Port 0 picks a free port; see [`Mesh::local_addr`]. Default `0.0.0.0:7946`.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Address other members reach this node at, when it differs from the bound one (NAT,
+    /// containers). It must name a concrete IP and port.
+    ///
+    /// Default: the bound address; if that is unspecified (`0.0.0.0` or `::`), the source
+    /// address the kernel would use to reach the first seed (or, with no seed resolvable, its
+    /// default route), with the bound port. Starting fails with [`Error::Advertise`] if there
+    /// is no such route.
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
+    /// Seeds to join through, as `host:port` (`[v6]:port` for IPv6 literals). Host names are
+    /// looked up again at every join attempt, and one name may stand for many peers.
+    pub fn seeds<I, S>(mut self, seeds: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.seeds = seeds.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Cluster label: meshes with different labels ignore each other. Overrides the label of
+    /// [`MeshBuilder::config`].
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Initial metadata (raw bytes, at most [`Config::max_meta`]).
+    pub fn meta(mut self, meta: impl Into<Bytes>) -> Self {
+        self.meta = meta.into();
+        self
+    }
+
+    /// Initial metadata as key=value tags (see [`encode_tags`]); replaces [`MeshBuilder::meta`].
+    pub fn tags(mut self, tags: &BTreeMap<String, String>) -> Self {
+        self.meta = encode_tags(tags);
+        self
+    }
+
+    /// Starts from a preset's timings ([`Preset::Lan`] by default), replacing the config.
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.config = preset.config();
+        self
+    }
+
+    /// Uses this configuration (validated at start; the error names the bad field).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Edits the configuration in place, e.g. on top of a preset:
+    /// `.preset(Preset::Local).configure(|c| c.max_meta = 256)`.
+    pub fn configure(mut self, edit: impl FnOnce(&mut Config)) -> Self {
+        edit(&mut self.config);
+        self
+    }
+
+    /// Bound on one TCP exchange (connect, write, read the reply). Default: ten probe
+    /// timeouts (5 s on the LAN preset).
+    pub fn stream_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_timeout = Some(timeout);
+        self
+    }
+
+    /// Events held for a slow subscriber before it is told it lagged. Default
+    /// [`DEFAULT_EVENT_CAPACITY`].
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Binds the sockets, starts the run loop and joins the seeds.
+    ///
+    /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
+    /// logs a warning and keeps retrying the seeds in the background, re-resolving them each
+    /// time, until it has a live peer. Must be called within a tokio runtime.
+    pub async fn start(self) -> Result<Mesh, Error> {
+        let mut config = self.config;
+        if let Some(label) = self.label {
+            config.label = label;
+        }
+        config.validate()?;
+        if self.meta.len() > config.max_meta {
+            return Err(Error::MetaTooLarge {
+                len: self.meta.len(),
+                limit: config.max_meta,
+            });
+        }
+        if self.event_capacity == 0 {
+            return Err(Error::Config {
+                field: "event_capacity",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let stream_timeout = self
+            .stream_timeout
+            .unwrap_or(config.probe_timeout.saturating_mul(10));
+        if stream_timeout.is_zero() {
+            return Err(Error::Config {
+                field: "stream_timeout",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        if let Some(a) = self.advertise
+            && (a.ip().is_unspecified() || a.port() == 0)
+        {
+            return Err(Error::Config {
+                field: "advertise",
+                reason: format!("{a} is not reachable: give a concrete IP and a non-zero port"),
+            });
+        }
+        let name = self.name.unwrap_or_else(default_name);
+
+        let bound = net::bind(self.bind)?;
+        let (seed_addrs, unresolved) = resolve(&self.seeds).await;
+        for e in &unresolved {
+            tracing::warn!(error = %e, "seed skipped");
+        }
+        let advertise = match self.advertise {
+            Some(a) => a,
+            None if bound.addr.ip().is_unspecified() => {
+                let ip =
+                    net::route_source(bound.addr, seed_addrs.first().copied()).map_err(|e| {
+                        Error::Advertise {
+                            reason: format!("bound to {} and {e}", bound.addr),
+                        }
+                    })?;
+                SocketAddr::new(ip, bound.addr.port())
+            }
+            None => bound.addr,
+        };
+        let span = tracing::info_span!("mesh", node = %name);
+        let id = Identity {
+            name,
+            addr: advertise,
+            run: clock::unix_millis(),
+            meta: self.meta,
+        };
+        let swim = Swim::new(config.clone(), id, rand::random(), clock::now())?;
+        let events = tokio::sync::broadcast::channel(self.event_capacity).0;
+        let shared = Arc::new(Shared::new(&swim, &events));
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let local = swim.local().clone();
+        let seeds_needed = !self.seeds.is_empty();
+        let task = {
+            let _enter = span.enter();
+            let mut driver = Driver::new(
+                swim,
+                bound.udp,
+                bound.tcp,
+                cmd_rx,
+                Arc::clone(&shared),
+                events,
+                stream_timeout,
+            );
+            tracing::info!(bind = %bound.addr, advertise = %advertise, run = local.run, "mesh started");
+            if seeds_needed {
+                let retry = driver::retry_seeds(
+                    self.seeds.clone(),
+                    cmd_tx.downgrade(),
+                    Arc::clone(&shared),
+                    config.probe_interval,
+                    config.reconnect_interval.max(config.probe_interval),
+                );
+                driver.tasks.spawn(retry.in_current_span());
+            }
+            tokio::spawn(driver.run().in_current_span())
+        };
+        let mesh = Mesh {
+            inner: Arc::new(Inner {
+                cmds: cmd_tx,
+                shared,
+                task: Mutex::new(Some(task)),
+                name: local.name,
+                local_addr: bound.addr,
+                advertise,
+                config,
+            }),
+        };
+        if seeds_needed {
+            let answered = if seed_addrs.is_empty() {
+                0
+            } else {
+                mesh.join_addrs(seed_addrs).await?
+            };
+            if answered == 0 {
+                tracing::warn!(parent: &span, seeds = ?self.seeds,
+                    "no seed answered: starting alone, retrying the seeds in the background");
+            } else {
+                tracing::info!(parent: &span, answered, "joined through the seeds");
+            }
+        }
+        Ok(mesh)
+    }
+}
+
+struct Inner {
+    cmds: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    name: String,
+    local_addr: SocketAddr,
+    advertise: SocketAddr,
+    config: Config,
+}
+
+/// A running peer: the handle to a mesh node embedded in this process.
+///
+/// Cloning is cheap; all clones drive the same node. Queries ([`Mesh::members`],
+/// [`Mesh::stats`], …) read a snapshot and never wait on the network. Dropping the last
+/// clone stops the node as [`Mesh::shutdown`] does (without telling peers: call
+/// [`Mesh::leave`] first to leave gracefully).
+#[derive(Clone)]
+pub struct Mesh {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("name", &self.inner.name)
+            .field("local_addr", &self.inner.local_addr)
+            .field("advertise", &self.inner.advertise)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mesh {
+    /// A builder with the defaults described on each of its methods.
+    pub fn builder() -> MeshBuilder {
+        MeshBuilder::default()
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The address the sockets are bound to (with the real port if port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The address peers reach this node at.
+    pub fn advertise_addr(&self) -> SocketAddr {
+        self.inner.advertise
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Every member this node knows, itself included, in name order. Dead and left members
+    /// are kept for [`Config::dead_retention`].
+    pub fn members(&self) -> Vec<Member> {
+        self.inner.shared.read(|s| s.members.clone())
+    }
+
+    /// A member by name (this node included).
+    pub fn member(&self, name: &str) -> Option<Member> {
+        self.inner.shared.read(|s| {
+            s.members
+                .binary_search_by(|m| m.name.as_str().cmp(name))
+                .ok()
+                .map(|i| s.members[i].clone())
+        })
+    }
+
+    /// This node's own record.
+    pub fn local(&self) -> Member {
+        self.inner.shared.read(|s| s.local.clone())
+    }
+
+    /// Members alive or suspect, this node included (unless it has left).
+    pub fn live_count(&self) -> usize {
+        self.inner.shared.read(|s| s.live)
+    }
+
+    /// Counters of the core and the runtime.
+    pub fn stats(&self) -> MeshStats {
+        self.inner.shared.stats()
+    }
+
+    /// A new subscription to membership events: it misses nothing emitted after this call.
+    /// See [`Events`] for the ordering guarantee.
+    pub fn events(&self) -> Events {
+        match self.inner.shared.events.upgrade() {
+            Some(tx) => Events::new(tx.subscribe()),
+            // The loop has ended: a subscription that is closed from the start.
+            None => Events::new(tokio::sync::broadcast::channel(1).1),
+        }
+    }
+
+    /// Joins through more seeds (`host:port`; names are looked up now). Returns how many of
+    /// the resolved seed addresses answered the full-state exchange.
+    ///
+    /// Seeds that do not resolve are logged and skipped; if none resolves, the first one's
+    /// [`Error::UnresolvableSeed`] is returned. After [`Mesh::leave`] began: [`Error::Left`].
+    pub async fn join<I, S>(&self, seeds: I) -> Result<usize, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
+        let (addrs, mut unresolved) = resolve(&seeds).await;
+        if addrs.is_empty() && !unresolved.is_empty() {
+            return Err(unresolved.swap_remove(0));
+        }
+        for e in &unresolved {
+            tracing::warn!(node = %self.inner.name, error = %e, "seed skipped");
+        }
+        self.join_addrs(addrs).await
+    }
+
+    async fn join_addrs(&self, addrs: Vec<SocketAddr>) -> Result<usize, Error> {
+        let (answered, rx) = oneshot::channel();
+        self.send(Command::Join { addrs, answered }).await?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+
+    /// Publishes new metadata (at most [`Config::max_meta`] bytes): peers see
+    /// [`Event::Updated`](crate::Event::Updated).
+    pub async fn set_meta(&self, meta: impl Into<Bytes>) -> Result<(), Error> {
+        let meta = meta.into();
+        let limit = self.inner.config.max_meta;
+        if meta.len() > limit {
+            return Err(Error::MetaTooLarge {
+                len: meta.len(),
+                limit,
+            });
+        }
+        let (done, rx) = oneshot::channel();
+        self.send(Command::SetMeta { meta, done }).await?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+
+    /// Edits this node's key=value tags and publishes them. The edit runs inside the loop, so
+    /// concurrent edits do not overwrite each other. Fails with [`Error::MetaTooLarge`] if the
+    /// encoded tags exceed [`Config::max_meta`], or [`Error::NotTags`] if the current
+    /// metadata is raw bytes that are not tags.
+    pub async fn update_tags(
+        &self,
+        edit: impl FnOnce(&mut BTreeMap<String, String>) + Send + 'static,
+    ) -> Result<(), Error> {
+        let (done, rx) = oneshot::channel();
+        let edit = Box::new(edit);
+        self.send(Command::UpdateTags { edit, done }).await?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+
+    /// Leaves gracefully, then shuts down: peers mark this node left rather than dead. Waits
+    /// until the leave has been gossiped as widely as the protocol intends, or `timeout`.
+    /// Returns whether the leave was fully disseminated before the timeout.
+    pub async fn leave(&self, timeout: Duration) -> Result<bool, Error> {
+        let (disseminated, rx) = oneshot::channel();
+        self.send(Command::Leave { disseminated }).await?;
+        let done = matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())));
+        if !done {
+            tracing::warn!(node = %self.inner.name, ?timeout, "leave not fully disseminated before the timeout");
+        }
+        self.shutdown().await;
+        Ok(done)
+    }
+
+    /// Stops the node at once, without telling peers (they will suspect it and declare it
+    /// dead, as after a crash), and waits until the loop and every task it spawned have
+    /// stopped and the sockets are closed. Idempotent; every clone sees the mesh shut down.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.cmds.send(Command::Shutdown).await;
+        let mut task = self.inner.task.lock().await;
+        if let Some(t) = task.take()
+            && let Err(e) = t.await
+            && e.is_panic()
+        {
+            tracing::error!(node = %self.inner.name, error = %e, "the run loop panicked");
+        }
+    }
+
+    async fn send(&self, cmd: Command) -> Result<(), Error> {
+        self.inner.cmds.send(cmd).await.map_err(|_| Error::Shutdown)
+    }
+}
+
+/// Resolves every seed; returns the addresses (deduplicated, in order) and an error for each
+/// seed that gave none.
+pub(crate) async fn resolve(seeds: &[String]) -> (Vec<SocketAddr>, Vec<Error>) {
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut errors = Vec::new();
+    for seed in seeds {
+        let unresolvable = |reason: String| Error::UnresolvableSeed {
+            seed: seed.clone(),
+            reason,
+        };
+        match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host(seed.as_str())).await {
+            Ok(Ok(found)) => {
+                let before = addrs.len();
+                for a in found {
+                    if !addrs.contains(&a) {
+                        addrs.push(a);
+                    }
+                }
+                if addrs.len() == before {
+                    errors.push(unresolvable("no addresses".into()));
+                }
+            }
+            Ok(Err(e)) => errors.push(unresolvable(e.to_string())),
+            Err(_) => errors.push(unresolvable(format!(
+                "lookup took over {RESOLVE_TIMEOUT:?}"
+            ))),
+        }
+    }
+    (addrs, errors)
+}
+
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "swimring".to_owned());
+    let suffix = format!("-{:04x}", rand::random::<u16>());
+    let keep = host.floor_char_boundary(MAX_NAME_LEN - suffix.len());
+    format!("{}{suffix}", &host[..keep])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<Mesh>();
+        fn send<T: Send>() {}
+        send::<Events>();
+    }
+
+    #[test]
+    fn default_name_fits_and_is_suffixed() {
+        let n = default_name();
+        assert!(!n.is_empty() && n.len() <= MAX_NAME_LEN, "{n}");
+        let (_, suffix) = n.rsplit_once('-').unwrap();
+        assert_eq!(suffix.len(), 4);
+        assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,72 @@
+//! Helpers shared by the runtime's loopback tests.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use swimring::proto::suspicion_min_timeout;
+use swimring::{Config, Mesh, Preset, State};
+
+/// Logs to the test's captured output; `RUST_LOG=swimring=debug` for more.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "swimring=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Loopback address `127.77.block.host`, port 0: each test uses its own block, so tests
+/// running in parallel never share an address.
+pub fn lo(block: u8, host: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 77, block, host)), 0)
+}
+
+/// How long a membership change may take to reach every node of an `n`-node mesh, derived
+/// from the config: the longest suspicion, a full probe round stretched by the worst local
+/// health, a state exchange, and gossip retransmissions. Multiplied by 4 for a loaded 2-core
+/// machine: it bounds a wait, it is not a speed claim.
+pub fn bound(cfg: &Config, n: usize) -> Duration {
+    let suspicion = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
+        * cfg.suspicion_max_timeout_mult;
+    let probe_round = cfg.probe_interval * (n as u32) * 2;
+    let dissemination = cfg.gossip_interval * cfg.retransmit_mult * 4 + cfg.push_pull_interval;
+    (suspicion + probe_round + dissemination) * 4
+}
+
+/// Polls `cond` every 10 ms until it holds; panics naming `what` after `limit`.
+pub async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A node with fast timings on `addr`, joining through `seeds`.
+pub async fn start(name: &str, addr: SocketAddr, seeds: &[SocketAddr]) -> Mesh {
+    Mesh::builder()
+        .name(name)
+        .bind(addr)
+        .preset(Preset::Local)
+        .seeds(seeds.iter().map(|s| s.to_string()))
+        .start()
+        .await
+        .expect("mesh starts")
+}
+
+/// Whether `observer` holds `name` in `state`.
+pub fn sees(observer: &Mesh, name: &str, state: State) -> bool {
+    observer.member(name).is_some_and(|m| m.state == state)
+}
+
+/// Whether every mesh in `nodes` sees every other one alive.
+pub fn converged(nodes: &[Mesh]) -> bool {
+    nodes
+        .iter()
+        .all(|a| nodes.iter().all(|b| sees(a, b.name(), State::Alive)))
+}
