@@ -5,8 +5,10 @@ Both run on the same kind of hosts: one network namespace per agent on a private
 (all inside namespaces this script creates; nothing leaves them). For each system and size:
 
   join      start host 0, then all others seeded with it: time until every agent has
-            seen every other join (from the agents' own event streams)
-  traffic   bytes each host sends per second in a steady, healthy mesh (veth counters)
+            seen every other join (from the agents' own event streams), and the same for the
+            median host (one lost rumour delays the first figure to the next push-pull)
+  traffic   bytes each host sends per second in a steady, healthy mesh (veth counters), and
+            each agent's CPU (utime + stime from /proc) over the same window
   detect    kill -9 one agent: time until the first survivor, and until the last one,
             declares it dead (event timestamps)
   loss      10% random loss on every survivor's link (nft numgen) for --loss-secs: how many
@@ -185,6 +187,16 @@ class Agent:
         self.log.close()
 
 
+def cpu_ticks(agents):
+    """utime + stime of every agent process, in clock ticks."""
+    total = 0
+    for a in agents:
+        with open(f"/proc/{a.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
 def wait(what, bound, cond, poll=0.2):
     start = time.time()
     while True:
@@ -216,25 +228,34 @@ def run_one(system, bin_, n, args, logdir):
         names = {a.name for a in agents}
 
         def joined_all():
-            last = 0.0
+            """Per host, when it had seen every other host join; None until all have."""
+            full = []
             for a in agents:
-                got = {m: ts for ts, m in a.seen("member_joined")}
+                got = {}
+                for ts, m in a.seen("member_joined"):
+                    got.setdefault(m, ts)
                 got.pop(a.name, None)
                 if set(got) != names - {a.name}:
                     return None
-                last = max(last, max(got.values(), default=t0))
-            return last
+                full.append(max(got.values(), default=t0))
+            return sorted(full)
 
         wait(f"{n} {system} agents converge", 180, joined_all)
-        out["join_s"] = round(joined_all() - t0, 3)
-        print(f"  {system} {n}: joined in {out['join_s']} s", flush=True)
+        full = joined_all()
+        out["join_s"] = round(full[-1] - t0, 3)
+        out["join_median_host_s"] = round(full[len(full) // 2] - t0, 3)
+        print(f"  {system} {n}: every host saw all join in {out['join_s']} s "
+              f"(median host: {out['join_median_host_s']} s)", flush=True)
 
         time.sleep(args.settle)  # let join traffic die down before measuring steady state
-        b0, s0 = net.tx_bytes(), time.time()
+        b0, c0, s0 = net.tx_bytes(), cpu_ticks(agents), time.time()
         time.sleep(args.steady_secs)
-        b1, s1 = net.tx_bytes(), time.time()
+        b1, c1, s1 = net.tx_bytes(), cpu_ticks(agents), time.time()
         out["bytes_per_node_s"] = round(sum(y - x for x, y in zip(b0, b1)) / n / (s1 - s0), 1)
-        print(f"  {system} {n}: {out['bytes_per_node_s']} B/node/s", flush=True)
+        hz = os.sysconf("SC_CLK_TCK")
+        out["cpu_pct_per_node"] = round(100 * (c1 - c0) / hz / n / (s1 - s0), 3)
+        print(f"  {system} {n}: {out['bytes_per_node_s']} B/node/s, "
+              f"{out['cpu_pct_per_node']} % of a core per node", flush=True)
 
         victim = agents[-1]
         survivors = agents[:-1]
@@ -317,7 +338,8 @@ def main():
 
 
 def print_table(results):
-    keys = ["join_s", "detect_first_s", "detect_all_s", "bytes_per_node_s", "false_deaths"]
+    keys = ["join_s", "join_median_host_s", "detect_first_s", "detect_all_s", "bytes_per_node_s", "cpu_pct_per_node",
+            "false_deaths"]
     print("\n| nodes | metric | swimring | serf | swimring/serf |")
     print("| ---: | --- | ---: | ---: | ---: |")
     by = {(r["system"], r["nodes"]): r for r in results}
