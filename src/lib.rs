@@ -1,4 +1,39 @@
-//! swimring: decentralised membership and work placement.
+//! swimring: a group of processes that know, with no central coordinator, which of them are
+//! alive, and agree on who owns which piece of work.
+//!
+//! # Layout
+//!
+//! - [`proto`]: the SWIM + Lifeguard membership protocol as a sans-IO state machine. It does
+//!   no I/O, reads no clock and draws no OS randomness.
+//! - [`wire`]: the messages and the codec (the only module that knows bincode).
+//! - [`ring`]: consistent hashing with virtual nodes, bounded loads, and the task table.
+//! - [`runtime`]: the tokio driver and the [`Mesh`] handle an application embeds.
+//! - [`control`]: the JSON-line control endpoint `swimring agent` serves to the CLI.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), swimring::Error> {
+//! use swimring::{Mesh, Preset};
+//!
+//! let mesh = Mesh::builder()
+//!     .bind("127.0.0.1:7946".parse().unwrap())
+//!     .seeds(["127.0.0.1:7947"])
+//!     .preset(Preset::Lan)
+//!     .tasks(["job-1", "job-2"])
+//!     .start()
+//!     .await?;
+//! println!("{} members, job-1 is on {:?}", mesh.members().len(), mesh.owner("job-1"));
+//! # Ok(()) }
+//! ```
+//!
+//! # The run-loop contract
+//!
+//! Both drivers of [`proto::Swim`] — [`runtime`] over sockets, and the simulator in
+//! `simulations/` on virtual time — run the same loop: feed one input (`handle_datagram`,
+//! `handle_stream`, `handle_timeout`, or an operation such as `join`), then drain
+//! `poll_transmit` and `poll_event`, and sleep until `poll_timeout`. No protocol rule is
+//! written twice.
 
 pub mod control;
 pub mod error;
@@ -9,5 +44,7 @@ pub mod wire;
 
 pub use error::Error;
 pub use proto::{Config, Event, Member, Preset};
-pub use runtime::{Events, Mesh, MeshBuilder, MeshStats, RecvError};
+pub use runtime::{
+    Events, Mesh, MeshBuilder, MeshStats, PlacementConfig, RecvError, TaskChange, TaskChanges,
+};
 pub use wire::State;

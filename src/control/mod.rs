@@ -6,10 +6,12 @@
 //! loopback only.
 
 mod client;
+mod mesh;
 mod protocol;
 mod server;
 
 pub use client::call;
+pub use mesh::{MeshHandler, member_info};
 pub use protocol::{MemberInfo, Request, Response, StatusInfo};
 pub use server::{Handler, serve};
 

@@ -4,24 +4,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::wire::State;
-
-/// A member as this node sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Unique name.
-    pub name: String,
-    /// Gossip address.
-    pub addr: SocketAddr,
-    /// Which run of the process this is; a restart picks a larger one.
-    pub run: u64,
-    /// The member's own counter, raised to refute suspicion or publish new metadata.
-    pub incarnation: u32,
-    /// Alive, suspect, dead or left.
-    pub state: State,
-    /// Application metadata.
-    pub meta: Bytes,
-}
+/// A member as this node sees it: the same record a full-state exchange carries.
+pub use crate::wire::MemberState as Member;
 
 /// A change in the membership view.
 ///

@@ -18,8 +18,8 @@ use super::pool::Pool;
 use super::suspicion::{Suspicion, min_timeout};
 use crate::wire::codec::{self, Frame, Limits, Transport};
 use crate::wire::{
-    Ack, Alive, Dead, DecodeError, Left, MAX_NAME_LEN, MemberState, Message, Nack, Ping, PingReq,
-    PushPull, State, Suspect, Update,
+    Ack, Alive, Dead, DecodeError, Left, MAX_NAME_LEN, Message, Nack, Ping, PingReq, PushPull,
+    State, Suspect, Update,
 };
 
 /// Who this node is.
@@ -938,17 +938,7 @@ impl Swim {
             from: self.me.name.clone(),
             join,
             reply,
-            members: self
-                .members()
-                .map(|m| MemberState {
-                    name: m.name.clone(),
-                    addr: m.addr,
-                    run: m.run,
-                    incarnation: m.incarnation,
-                    state: m.state,
-                    meta: m.meta.clone(),
-                })
-                .collect(),
+            members: self.members().cloned().collect(),
         }
     }
 

@@ -13,10 +13,13 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::clock::now;
+use super::events::TaskChange;
 use super::net;
+use super::placement::Placer;
 use super::{MeshStats, resolve};
 use crate::error::Error;
 use crate::proto::{Channel, Event, Member, Stats, Swim, Transmit};
+use crate::ring::{Reassignment, Ring};
 use crate::wire::codec::{decode_tags, encode_tags};
 
 /// Largest datagram a socket can deliver.
@@ -25,6 +28,9 @@ const RECV_BUFFER: usize = 65_536;
 const MAX_INBOUND_STREAMS: usize = 64;
 /// Stream payloads waiting for the loop.
 const INBOUND_QUEUE: usize = 256;
+/// Shortest wait between a membership change and the ring rebuild it causes: changes that
+/// arrive together (a join storm) are placed once.
+const MIN_PLACEMENT_DELAY: Duration = Duration::from_millis(20);
 
 /// A function that edits the node's tags inside the loop.
 pub(crate) type TagEdit = Box<dyn FnOnce(&mut BTreeMap<String, String>) + Send>;
@@ -45,6 +51,14 @@ pub(crate) enum Command {
     },
     Leave {
         disseminated: oneshot::Sender<()>,
+    },
+    AddTasks {
+        keys: Vec<String>,
+        done: oneshot::Sender<()>,
+    },
+    RemoveTasks {
+        keys: Vec<String>,
+        done: oneshot::Sender<()>,
     },
     Shutdown,
 }
@@ -86,27 +100,40 @@ pub(crate) struct Snapshot {
     pub local: Member,
     pub live: usize,
     pub stats: Stats,
+    /// The ring tasks are placed on, and the tasks this node owns on it.
+    pub ring: Arc<Ring>,
+    pub owned: Vec<String>,
+}
+
+/// The loop's two broadcasts. The loop owns the only strong senders, so every
+/// subscription closes when the loop ends.
+pub(crate) struct Outputs {
+    pub events: broadcast::Sender<Event>,
+    pub tasks: broadcast::Sender<TaskChange>,
 }
 
 /// State shared by the loop and every handle.
 pub(crate) struct Shared {
     pub snapshot: RwLock<Snapshot>,
-    /// Handles subscribe through this; the loop owns the only strong sender, so every
-    /// subscription closes when the loop ends.
+    /// Handles subscribe through these weak senders (see [`Outputs`]).
     pub events: broadcast::WeakSender<Event>,
+    pub tasks: broadcast::WeakSender<TaskChange>,
     pub counters: Counters,
 }
 
 impl Shared {
-    pub(crate) fn new(swim: &Swim, events: &broadcast::Sender<Event>) -> Shared {
+    pub(crate) fn new(swim: &Swim, out: &Outputs) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
                 members: swim.members().cloned().collect(),
                 local: swim.local().clone(),
                 live: swim.live_count(),
                 stats: swim.stats(),
+                ring: Arc::default(),
+                owned: Vec::new(),
             }),
-            events: events.downgrade(),
+            events: out.events.downgrade(),
+            tasks: out.tasks.downgrade(),
             counters: Counters::default(),
         }
     }
@@ -141,7 +168,13 @@ pub(crate) struct Driver {
     inbound_rx: mpsc::Receiver<Inbound>,
     pub(crate) tasks: JoinSet<()>,
     shared: Arc<Shared>,
-    events: broadcast::Sender<Event>,
+    out: Outputs,
+    placer: Placer,
+    /// When membership changed and the ring has yet to follow.
+    placement_due: Option<Instant>,
+    /// How long the last ring rebuild took: the next waits at least four times that, so
+    /// placement never takes more than a fifth of the loop's time.
+    last_rebuild: Duration,
     leave_waiters: Vec<oneshot::Sender<()>>,
     stream_timeout: Duration,
     /// Whether the member list changed since the snapshot was last rebuilt.
@@ -154,11 +187,11 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         swim: Swim,
-        udp: UdpSocket,
-        tcp: TcpListener,
+        sockets: net::Bound,
         cmds: mpsc::Receiver<Command>,
         shared: Arc<Shared>,
-        events: broadcast::Sender<Event>,
+        out: Outputs,
+        placer: Placer,
         stream_timeout: Duration,
     ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
@@ -166,7 +199,7 @@ impl Driver {
         let max = swim.config().max_stream;
         tasks.spawn(
             accept_loop(
-                tcp,
+                sockets.tcp,
                 inbound_tx.clone(),
                 Arc::clone(&shared),
                 max,
@@ -177,13 +210,17 @@ impl Driver {
         Driver {
             next_refresh: now(),
             swim,
-            udp,
+            udp: sockets.udp,
             cmds,
             inbound_tx,
             inbound_rx,
             tasks,
             shared,
-            events,
+            out,
+            placer,
+            // Place at once: the initial tasks and this node alone.
+            placement_due: Some(now()),
+            last_rebuild: Duration::ZERO,
             leave_waiters: Vec::new(),
             stream_timeout,
             dirty: true,
@@ -203,6 +240,9 @@ impl Driver {
             let mut deadline = self.swim.poll_timeout();
             if let Some(at) = fired.filter(|&at| deadline <= at) {
                 deadline = at + Duration::from_millis(1);
+            }
+            if let Some(due) = self.placement_due {
+                deadline = deadline.min(due);
             }
             sleep.as_mut().reset(deadline.into());
             tokio::select! {
@@ -224,6 +264,9 @@ impl Driver {
                 Some(inbound) = self.inbound_rx.recv() => self.inbound(inbound),
                 () = &mut sleep => {
                     let at = now();
+                    if self.placement_due.is_some_and(|due| due <= at) {
+                        self.place();
+                    }
                     self.swim.handle_timeout(at);
                     fired = Some(at);
                 }
@@ -274,7 +317,18 @@ impl Driver {
             Command::Leave { disseminated } => {
                 self.swim.leave(now());
                 self.dirty = true;
+                self.schedule_placement();
                 self.leave_waiters.push(disseminated);
+            }
+            Command::AddTasks { keys, done } => {
+                let change = self.placer.add(keys);
+                self.publish_tasks(change);
+                let _ = done.send(());
+            }
+            Command::RemoveTasks { keys, done } => {
+                let change = self.placer.remove(&keys);
+                self.publish_tasks(change);
+                let _ = done.send(());
             }
             Command::Shutdown => {}
         }
@@ -339,8 +393,9 @@ impl Driver {
         while let Some(event) = self.swim.poll_event() {
             log_event(&event);
             self.dirty = true;
+            self.schedule_placement();
             // No subscriber is not an error: events are dropped until someone listens.
-            let _ = self.events.send(event);
+            let _ = self.out.events.send(event);
         }
         if !self.leave_waiters.is_empty() && self.swim.leave_disseminated() {
             for w in self.leave_waiters.drain(..) {
@@ -348,6 +403,56 @@ impl Driver {
             }
         }
         self.publish();
+    }
+
+    fn schedule_placement(&mut self) {
+        if self.placement_due.is_none() {
+            self.placement_due = Some(now() + MIN_PLACEMENT_DELAY.max(self.last_rebuild * 4));
+        }
+    }
+
+    /// Rebuilds the ring from the current view if the set of members that may own work
+    /// changed, and tells subscribers what this node gained and lost.
+    fn place(&mut self) {
+        self.placement_due = None;
+        let started = now();
+        if let Some(change) = self.placer.update(self.swim.members()) {
+            self.last_rebuild = now() - started;
+            let ring = Arc::new(self.placer.ring().clone());
+            self.shared
+                .snapshot
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .ring = ring;
+            self.publish_tasks(change);
+        }
+    }
+
+    fn publish_tasks(&mut self, change: Reassignment<String>) {
+        let owned = self
+            .placer
+            .table()
+            .owned_by(self.swim.local().name.as_str())
+            .cloned()
+            .collect();
+        self.shared
+            .snapshot
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .owned = owned;
+        if change.is_empty() {
+            return;
+        }
+        tracing::info!(
+            acquired = change.acquired.len(),
+            released = change.released.len(),
+            "tasks reassigned"
+        );
+        let _ = self.out.tasks.send(TaskChange {
+            acquired: change.acquired,
+            released: change.released,
+            ring_checksum: self.placer.ring().checksum(),
+        });
     }
 
     fn publish(&mut self) {

@@ -1,50 +1,70 @@
-//! Event subscriptions.
+//! Subscriptions: membership events and task changes, each a broadcast every subscriber sees
+//! in the same order.
 
 use thiserror::Error;
 use tokio::sync::broadcast;
 
 use crate::proto::Event;
 
-/// Why [`Events::recv`] returned no event.
-///
-/// Deliberately exhaustive: a subscriber either lagged or reached the end.
+/// Why a subscription returned nothing.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 pub enum RecvError {
-    /// This subscriber fell behind and the oldest `n` events were dropped for it. The next
-    /// `recv` returns the oldest event still held; other subscribers are not affected.
+    /// This subscriber fell behind and the oldest `n` items were dropped for it. The next
+    /// `recv` returns the oldest item still held; other subscribers are not affected.
     #[error("subscriber lagged: {0} events were missed")]
     Lagged(u64),
-    /// The mesh has shut down and every event sent has been received.
+    /// The mesh has shut down and everything sent has been received.
     #[error("the mesh has shut down")]
     Closed,
 }
 
-/// A subscription to membership events, from [`Mesh::events`](super::Mesh::events).
-///
-/// It receives every event the mesh emits after the subscription was made, in the order the
-/// protocol core applied them: every subscriber sees the same sequence. A subscriber that does
-/// not keep up is told how many events it lost ([`RecvError::Lagged`]) rather than slowing the
-/// mesh down.
-#[derive(Debug)]
-pub struct Events {
-    rx: broadcast::Receiver<Event>,
+/// What the local node gained and lost in one placement change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskChange {
+    /// Tasks this node now owns and did not before: start them. Sorted.
+    pub acquired: Vec<String>,
+    /// Tasks this node owned and no longer does: stop them. Sorted.
+    pub released: Vec<String>,
+    /// Checksum of the ring that decided it (see [`Mesh::ring_checksum`](super::Mesh::ring_checksum)).
+    pub ring_checksum: u64,
 }
 
-impl Events {
-    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Events {
-        Events { rx }
+/// A subscription made by [`Mesh::events`](super::Mesh::events) or
+/// [`Mesh::task_changes`](super::Mesh::task_changes).
+///
+/// It receives everything sent after the subscription was made, in the order the run loop
+/// produced it: every subscriber sees the same sequence. A subscriber that does not keep up
+/// is told how many items it lost ([`RecvError::Lagged`]) rather than slowing the mesh down.
+#[derive(Debug)]
+pub struct Subscription<T> {
+    rx: broadcast::Receiver<T>,
+}
+
+/// Membership events, in the order the protocol core applied them.
+pub type Events = Subscription<Event>;
+/// The local node's task changes, each after the membership events that caused it.
+pub type TaskChanges = Subscription<TaskChange>;
+
+impl<T: Clone> Subscription<T> {
+    /// Subscribes to `tx`, or, if the loop has ended, a subscription closed from the start.
+    pub(crate) fn new(tx: Option<broadcast::Sender<T>>) -> Self {
+        let rx = match tx {
+            Some(tx) => tx.subscribe(),
+            None => broadcast::channel(1).1,
+        };
+        Subscription { rx }
     }
 
-    /// Waits for the next event.
-    pub async fn recv(&mut self) -> Result<Event, RecvError> {
+    /// Waits for the next item.
+    pub async fn recv(&mut self) -> Result<T, RecvError> {
         self.rx.recv().await.map_err(|e| match e {
             broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
             broadcast::error::RecvError::Closed => RecvError::Closed,
         })
     }
 
-    /// The next event if one is waiting: `Ok(None)` if none is, without waiting.
-    pub fn try_recv(&mut self) -> Result<Option<Event>, RecvError> {
+    /// The next item if one is waiting: `Ok(None)` if none is, without waiting.
+    pub fn try_recv(&mut self) -> Result<Option<T>, RecvError> {
         use broadcast::error::TryRecvError;
         match self.rx.try_recv() {
             Ok(e) => Ok(Some(e)),

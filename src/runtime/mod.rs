@@ -37,6 +37,7 @@ mod clock;
 mod driver;
 mod events;
 mod net;
+mod placement;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -48,13 +49,15 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-pub use events::{Events, RecvError};
+pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
+pub use placement::{PlacementConfig, WEIGHT_TAG};
 
 use crate::error::Error;
 use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
 use crate::wire::MAX_NAME_LEN;
 use crate::wire::codec::encode_tags;
-use driver::{Command, Driver, Shared};
+use driver::{Command, Driver, Outputs, Shared};
+use placement::Placer;
 
 /// Default gossip port (memberlist's).
 pub const DEFAULT_PORT: u16 = 7946;
@@ -100,6 +103,8 @@ pub struct MeshBuilder {
     config: Config,
     stream_timeout: Option<Duration>,
     event_capacity: usize,
+    placement: PlacementConfig,
+    tasks: Vec<String>,
 }
 
 impl Default for MeshBuilder {
@@ -114,6 +119,8 @@ impl Default for MeshBuilder {
             config: Config::lan(),
             stream_timeout: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            placement: PlacementConfig::default(),
+            tasks: Vec::new(),
         }
     }
 }
@@ -209,12 +216,36 @@ impl MeshBuilder {
         self
     }
 
+    /// How tasks are placed on members: virtual nodes, plain or bounded-load hashing, and an
+    /// optional tag filter on who may own work. Every member of a mesh must use the same.
+    pub fn placement(mut self, placement: PlacementConfig) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Task keys registered from the start (more with [`Mesh::add_tasks`]).
+    pub fn tasks<I, S>(mut self, tasks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tasks.extend(tasks.into_iter().map(Into::into));
+        self
+    }
+
     /// Binds the sockets, starts the run loop and joins the seeds.
     ///
     /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
     /// logs a warning and keeps retrying the seeds in the background, re-resolving them each
     /// time, until it has a live peer. Must be called within a tokio runtime.
     pub async fn start(self) -> Result<Mesh, Error> {
+        self.start_subscribed().await.map(|(mesh, _, _)| mesh)
+    }
+
+    /// Like [`MeshBuilder::start`], also returning subscriptions made before the node did
+    /// anything: they see every event and task change from the first (the seeds joining, the
+    /// initial tasks acquired), which subscriptions made after `start` returns may miss.
+    pub async fn start_subscribed(self) -> Result<(Mesh, Events, TaskChanges), Error> {
         let mut config = self.config;
         if let Some(label) = self.label {
             config.label = label;
@@ -249,9 +280,18 @@ impl MeshBuilder {
                 reason: format!("{a} is not reachable: give a concrete IP and a non-zero port"),
             });
         }
+        crate::ring::RingConfig {
+            vnodes_per_member: self.placement.vnodes_per_member,
+        }
+        .validate()
+        .map_err(|e| Error::Config {
+            field: "placement.vnodes_per_member",
+            reason: e.to_string(),
+        })?;
         let name = self.name.unwrap_or_else(default_name);
 
         let bound = net::bind(self.bind)?;
+        let bound_addr = bound.addr;
         let (seed_addrs, unresolved) = resolve(&self.seeds).await;
         for e in &unresolved {
             tracing::warn!(error = %e, "seed skipped");
@@ -277,8 +317,17 @@ impl MeshBuilder {
             meta: self.meta,
         };
         let swim = Swim::new(config.clone(), id, rand::random(), clock::now())?;
-        let events = tokio::sync::broadcast::channel(self.event_capacity).0;
-        let shared = Arc::new(Shared::new(&swim, &events));
+        let out = Outputs {
+            events: tokio::sync::broadcast::channel(self.event_capacity).0,
+            tasks: tokio::sync::broadcast::channel(self.event_capacity).0,
+        };
+        let shared = Arc::new(Shared::new(&swim, &out));
+        let subscriptions = (
+            Events::new(Some(out.events.clone())),
+            TaskChanges::new(Some(out.tasks.clone())),
+        );
+        let mut placer = Placer::new(&swim.local().name, self.placement);
+        placer.add(self.tasks);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let local = swim.local().clone();
         let seeds_needed = !self.seeds.is_empty();
@@ -286,14 +335,14 @@ impl MeshBuilder {
             let _enter = span.enter();
             let mut driver = Driver::new(
                 swim,
-                bound.udp,
-                bound.tcp,
+                bound,
                 cmd_rx,
                 Arc::clone(&shared),
-                events,
+                out,
+                placer,
                 stream_timeout,
             );
-            tracing::info!(bind = %bound.addr, advertise = %advertise, run = local.run, "mesh started");
+            tracing::info!(bind = %bound_addr, advertise = %advertise, run = local.run, "mesh started");
             if seeds_needed {
                 let retry = driver::retry_seeds(
                     self.seeds.clone(),
@@ -312,7 +361,7 @@ impl MeshBuilder {
                 shared,
                 task: Mutex::new(Some(task)),
                 name: local.name,
-                local_addr: bound.addr,
+                local_addr: bound_addr,
                 advertise,
                 config,
             }),
@@ -330,7 +379,7 @@ impl MeshBuilder {
                 tracing::info!(parent: &span, answered, "joined through the seeds");
             }
         }
-        Ok(mesh)
+        Ok((mesh, subscriptions.0, subscriptions.1))
     }
 }
 
@@ -425,11 +474,84 @@ impl Mesh {
     /// A new subscription to membership events: it misses nothing emitted after this call.
     /// See [`Events`] for the ordering guarantee.
     pub fn events(&self) -> Events {
-        match self.inner.shared.events.upgrade() {
-            Some(tx) => Events::new(tx.subscribe()),
-            // The loop has ended: a subscription that is closed from the start.
-            None => Events::new(tokio::sync::broadcast::channel(1).1),
-        }
+        Events::new(self.inner.shared.events.upgrade())
+    }
+
+    /// A new subscription to this node's task changes: after every membership change that
+    /// moved work, the tasks it acquired and released. See [`Subscription`] for ordering.
+    pub fn task_changes(&self) -> TaskChanges {
+        TaskChanges::new(self.inner.shared.tasks.upgrade())
+    }
+
+    /// The member that owns `key` in this node's view (consistent hashing over the members
+    /// alive or suspect, see [`PlacementConfig`]). `None` while no member may own work.
+    pub fn owner(&self, key: impl AsRef<[u8]>) -> Option<String> {
+        self.inner
+            .shared
+            .read(|s| s.ring.owner(key.as_ref()).map(str::to_owned))
+    }
+
+    /// Up to `n` distinct members in ring order for `key`: the owner, then its failover and
+    /// replica order.
+    pub fn owners(&self, key: impl AsRef<[u8]>, n: usize) -> Vec<String> {
+        self.inner.shared.read(|s| {
+            s.ring
+                .owners(key.as_ref(), n)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    /// Where to route *new* work for `key`: its owner, or the next member in ring order if
+    /// the owner is suspect. (Ownership itself never skips suspects, so a stall moves nothing.)
+    pub fn route(&self, key: impl AsRef<[u8]>) -> Option<String> {
+        self.inner.shared.read(|s| {
+            let suspect = |name: &str| {
+                s.members
+                    .binary_search_by(|m| m.name.as_str().cmp(name))
+                    .is_ok_and(|i| s.members[i].state == crate::wire::State::Suspect)
+            };
+            s.ring
+                .owner_skipping(key.as_ref(), suspect)
+                .map(str::to_owned)
+        })
+    }
+
+    /// Checksum of the ring this node places work on: equal on every node holding the same
+    /// members (and weights), so comparing it tells whether the mesh agrees.
+    pub fn ring_checksum(&self) -> u64 {
+        self.inner.shared.read(|s| s.ring.checksum())
+    }
+
+    /// Task keys this node owns now, sorted.
+    pub fn owned_tasks(&self) -> Vec<String> {
+        self.inner.shared.read(|s| s.owned.clone())
+    }
+
+    /// Registers task keys; the ones this node now owns arrive as `acquired` on
+    /// [`Mesh::task_changes`].
+    pub async fn add_tasks<I, S>(&self, keys: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let keys = keys.into_iter().map(Into::into).collect();
+        let (done, rx) = oneshot::channel();
+        self.send(Command::AddTasks { keys, done }).await?;
+        rx.await.map_err(|_| Error::Shutdown)
+    }
+
+    /// Unregisters task keys; the ones this node owned arrive as `released`.
+    pub async fn remove_tasks<I, S>(&self, keys: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let keys = keys.into_iter().map(Into::into).collect();
+        let (done, rx) = oneshot::channel();
+        self.send(Command::RemoveTasks { keys, done }).await?;
+        rx.await.map_err(|_| Error::Shutdown)
     }
 
     /// Joins through more seeds (`host:port`; names are looked up now). Returns how many of

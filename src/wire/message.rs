@@ -154,7 +154,8 @@ impl Update {
     }
 }
 
-/// One member's full record, as exchanged in a [`PushPull`].
+/// One member's full record as a node sees it: what a [`PushPull`] carries, and what the
+/// protocol core reports (as `proto::Member`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberState {
     /// The member's name.

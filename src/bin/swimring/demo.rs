@@ -1,0 +1,225 @@
+//! `swimring demo`: the whole idea in under a minute. A mesh of N nodes starts on loopback
+//! in this process, shares a set of tasks, loses a node without warning, notices, and hands
+//! exactly that node's tasks to the survivors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use clap::Args;
+use swimring::proto::suspicion_min_timeout;
+use swimring::{Event, Mesh, Preset, State};
+use tokio::time::Instant;
+
+use crate::agent::init_logging;
+use crate::inspect::members_table;
+
+/// `swimring demo` flags.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Nodes in the demo mesh.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=64))]
+    nodes: u16,
+    /// Tasks the mesh shares.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    tasks: u16,
+}
+
+fn say(start: Instant, what: impl std::fmt::Display) {
+    println!("[{:>6.2}s] {what}", start.elapsed().as_secs_f64());
+}
+
+/// Polls `cond` until it holds, or fails naming `what` after `limit`.
+async fn wait(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() >= deadline {
+            return Err(format!("demo gave up after {limit:?} waiting until {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+fn owners(nodes: &[Mesh]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in nodes {
+        for t in n.owned_tasks() {
+            out.entry(t).or_default().push(n.name().to_owned());
+        }
+    }
+    out
+}
+
+fn settled(nodes: &[Mesh], tasks: usize) -> bool {
+    let o = owners(nodes);
+    let sum = nodes[0].ring_checksum();
+    o.len() == tasks
+        && o.values().all(|v| v.len() == 1)
+        && nodes.iter().all(|n| n.ring_checksum() == sum)
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    init_logging("warn");
+    let n = usize::from(args.nodes);
+    let keys: Vec<String> = (0..args.tasks).map(|i| format!("task-{i:02}")).collect();
+    let start = Instant::now();
+    say(
+        start,
+        format!(
+            "starting {n} nodes on 127.0.0.1 (preset `local`), sharing {} tasks",
+            keys.len()
+        ),
+    );
+
+    let mut nodes: Vec<Mesh> = Vec::with_capacity(n);
+    for i in 0..n {
+        let seeds: Vec<String> = nodes
+            .first()
+            .map(|s| s.local_addr().to_string())
+            .into_iter()
+            .collect();
+        let node = Mesh::builder()
+            .name(format!("node-{i}"))
+            .bind("127.0.0.1:0".parse().expect("literal"))
+            .preset(Preset::Local)
+            .seeds(seeds)
+            .tasks(keys.clone())
+            .start()
+            .await
+            .map_err(|e| format!("node-{i} did not start: {e}"))?;
+        nodes.push(node);
+    }
+    let cfg = nodes[0].config().clone();
+    // Generous bounds from the configuration: a probe round, the longest suspicion, gossip.
+    let suspicion = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
+        * cfg.suspicion_max_timeout_mult;
+    let limit = (cfg.probe_interval * n as u32 + suspicion + cfg.push_pull_interval) * 4;
+
+    wait("every node sees every other", limit, || {
+        nodes.iter().all(|a| {
+            nodes
+                .iter()
+                .all(|b| a.member(b.name()).is_some_and(|m| m.state == State::Alive))
+        })
+    })
+    .await?;
+    wait("every task has one owner", limit, || {
+        settled(&nodes, keys.len())
+    })
+    .await?;
+    say(
+        start,
+        format!("converged: every node sees {n} alive members"),
+    );
+    print!(
+        "{}",
+        members_table(
+            &nodes[0]
+                .members()
+                .iter()
+                .map(swimring::control::member_info)
+                .collect::<Vec<_>>()
+        )
+    );
+    for node in &nodes {
+        println!(
+            "  {} owns {:>3} tasks",
+            node.name(),
+            node.owned_tasks().len()
+        );
+    }
+    say(
+        start,
+        format!(
+            "ring checksum {:016x} on every node",
+            nodes[0].ring_checksum()
+        ),
+    );
+
+    let victim = nodes.remove(n / 2);
+    let lost: BTreeSet<String> = victim.owned_tasks().into_iter().collect();
+    let mut watch = nodes[0].events();
+    let mut changes: Vec<_> = nodes.iter().map(|m| m.task_changes()).collect();
+    say(
+        start,
+        format!(
+            "killing {} without warning (it owned {} tasks)",
+            victim.name(),
+            lost.len()
+        ),
+    );
+    let killed = Instant::now();
+    victim.shutdown().await;
+
+    let name = victim.name().to_owned();
+    // Narrate what the first survivor sees, as it sees it, until every survivor agrees.
+    let deadline = Instant::now() + limit;
+    while !nodes
+        .iter()
+        .all(|m| m.member(&name).is_some_and(|m| m.state == State::Dead))
+    {
+        let e = tokio::time::timeout(Duration::from_millis(20), watch.recv()).await;
+        if let Ok(Ok(Event::Suspect(m) | Event::Dead(m))) = &e
+            && m.name == name
+        {
+            let t = killed.elapsed().as_secs_f64();
+            let who = nodes[0].name();
+            say(
+                start,
+                format!("{who} sees {name} as {} ({t:.2}s after the kill)", m.state),
+            );
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "demo gave up after {limit:?} waiting for {name} to be declared dead"
+            ));
+        }
+    }
+    say(
+        start,
+        format!(
+            "every survivor marks {name} dead ({:.2}s after the kill)",
+            killed.elapsed().as_secs_f64()
+        ),
+    );
+    wait("the survivors own every task once", limit, || {
+        settled(&nodes, keys.len())
+    })
+    .await?;
+    let mut moved = BTreeSet::new();
+    for (node, sub) in nodes.iter().zip(&mut changes) {
+        let mut got = Vec::new();
+        while let Ok(Some(c)) = sub.try_recv() {
+            got.extend(c.acquired);
+            if !c.released.is_empty() {
+                return Err(format!(
+                    "{} released tasks it should have kept",
+                    node.name()
+                ));
+            }
+        }
+        if !got.is_empty() {
+            println!("  {} acquired {}", node.name(), got.join(" "));
+        }
+        moved.extend(got);
+    }
+    if moved != lost {
+        return Err(format!(
+            "expected exactly {name}'s {} tasks to move, {} moved",
+            lost.len(),
+            moved.len()
+        ));
+    }
+    say(
+        start,
+        format!(
+            "exactly {name}'s {} tasks moved; every other task stayed put",
+            lost.len()
+        ),
+    );
+    for node in &nodes {
+        let _ = node.leave(Duration::from_secs(2)).await;
+    }
+    say(start, "survivors left gracefully; done");
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The subcommands that ask a running agent over its control endpoint.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::Args;
+use swimring::control::{self, MemberInfo, Request, Response};
+
+use crate::DEFAULT_CONTROL;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Leaving waits for the agent's own leave timeout first.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which agent to ask, and how to print the answer.
+#[derive(Args)]
+pub struct Target {
+    /// The agent's control endpoint.
+    #[arg(long, env = "SWIMRING_CONTROL", default_value = DEFAULT_CONTROL)]
+    control: String,
+    /// Print the answer as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `swimring members`.
+#[derive(Args)]
+pub struct MembersArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `swimring owner`.
+#[derive(Args)]
+pub struct OwnerArgs {
+    /// The task key.
+    key: String,
+    /// How many distinct owners to list, in failover order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    replicas: u16,
+    #[command(flatten)]
+    target: Target,
+}
+
+async fn ask(t: &Target, req: Request, timeout: Duration) -> Result<Response, String> {
+    match control::call(&t.control, &req, timeout).await {
+        Ok(Response::Error { message }) => Err(format!("the agent refused: {message}")),
+        Ok(resp) => Ok(resp),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn print_json(resp: &Response) -> Result<(), String> {
+    let line = serde_json::to_string(resp).map_err(|e| e.to_string())?;
+    println!("{line}");
+    Ok(())
+}
+
+fn unexpected(resp: &Response) -> String {
+    format!("unexpected answer from the agent: {resp:?}")
+}
+
+fn tags(m: &MemberInfo) -> String {
+    let mut s = String::new();
+    for (k, v) in &m.tags {
+        let _ = write!(s, "{}{k}={v}", if s.is_empty() { "" } else { "," });
+    }
+    s
+}
+
+/// Formats members as an aligned table.
+pub fn members_table(members: &[MemberInfo]) -> String {
+    let w = members
+        .iter()
+        .map(|m| m.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let a = members
+        .iter()
+        .map(|m| m.addr.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "{:w$}  {:a$}  {:8}  {:>11}  TAGS\n",
+        "NAME", "ADDRESS", "STATE", "INCARNATION"
+    );
+    for m in members {
+        let _ = writeln!(
+            out,
+            "{:w$}  {:a$}  {:8}  {:>11}  {}",
+            m.name,
+            m.addr,
+            m.state,
+            m.incarnation,
+            tags(m)
+        );
+    }
+    out
+}
+
+pub async fn members(args: MembersArgs) -> Result<(), String> {
+    let resp = ask(&args.target, Request::Members, TIMEOUT).await?;
+    if args.target.json {
+        return print_json(&resp);
+    }
+    let Response::Members { members } = &resp else {
+        return Err(unexpected(&resp));
+    };
+    print!("{}", members_table(members));
+    Ok(())
+}
+
+pub async fn owner(args: OwnerArgs) -> Result<(), String> {
+    let req = Request::Owner {
+        key: args.key,
+        replicas: args.replicas.into(),
+    };
+    let resp = ask(&args.target, req, TIMEOUT).await?;
+    if args.target.json {
+        return print_json(&resp);
+    }
+    let Response::Owner { key, owners } = &resp else {
+        return Err(unexpected(&resp));
+    };
+    if owners.is_empty() {
+        return Err(format!("no member may own {key:?} (no live members)"));
+    }
+    println!("{}", owners.join(" "));
+    Ok(())
+}
+
+pub async fn status(t: Target) -> Result<(), String> {
+    let resp = ask(&t, Request::Status, TIMEOUT).await?;
+    if t.json {
+        return print_json(&resp);
+    }
+    let Response::Status(s) = &resp else {
+        return Err(unexpected(&resp));
+    };
+    println!("name:          {}", s.member.name);
+    println!("address:       {}", s.member.addr);
+    println!(
+        "state:         {} (incarnation {})",
+        s.member.state, s.member.incarnation
+    );
+    println!("local health:  {} (0 is healthy)", s.health_score);
+    println!("ring checksum: {}", s.ring_checksum);
+    let by_state: Vec<String> = s
+        .members_by_state
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("members:       {}", by_state.join(" "));
+    for (k, v) in &s.counters {
+        println!("  {k:24} {v}");
+    }
+    Ok(())
+}
+
+pub async fn tasks(t: Target) -> Result<(), String> {
+    let resp = ask(&t, Request::Tasks, TIMEOUT).await?;
+    if t.json {
+        return print_json(&resp);
+    }
+    let Response::Tasks { tasks } = &resp else {
+        return Err(unexpected(&resp));
+    };
+    for task in tasks {
+        println!("{task}");
+    }
+    Ok(())
+}
+
+pub async fn leave(t: Target) -> Result<(), String> {
+    let resp = ask(&t, Request::Leave, LEAVE_TIMEOUT).await?;
+    if t.json {
+        return print_json(&resp);
+    }
+    match resp {
+        Response::Left => {
+            println!("left");
+            Ok(())
+        }
+        other => Err(unexpected(&other)),
+    }
+}

@@ -1,0 +1,275 @@
+//! The agent's settings: flags, then environment variables, then a TOML config file, then
+//! defaults — the first that gives a value wins.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use swimring::Preset;
+
+use crate::DEFAULT_CONTROL;
+
+/// How events are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventFormat {
+    /// Log lines for people (on stderr, with the rest of the log).
+    Human,
+    /// One JSON object per line on stdout.
+    Json,
+}
+
+/// Timing preset names, as flags spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// memberlist's LAN timings.
+    Lan,
+    /// memberlist's WAN timings.
+    Wan,
+    /// Fast timings for one machine.
+    Local,
+}
+
+impl From<Profile> for Preset {
+    fn from(p: Profile) -> Preset {
+        match p {
+            Profile::Lan => Preset::Lan,
+            Profile::Wan => Preset::Wan,
+            Profile::Local => Preset::Local,
+        }
+    }
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// `swimring agent` flags. Each also reads an environment variable; lists take commas there.
+#[derive(Args, Debug, Default)]
+pub struct AgentArgs {
+    /// Unique member name [default: host name plus a random suffix].
+    #[arg(long, env = "SWIMRING_NAME")]
+    name: Option<String>,
+    /// Address to bind gossip (UDP) and state sync (TCP) to [default: 0.0.0.0:7946].
+    #[arg(long, env = "SWIMRING_BIND")]
+    bind: Option<SocketAddr>,
+    /// Address other members reach this one at, if not the bound one (NAT, containers).
+    #[arg(long, env = "SWIMRING_ADVERTISE")]
+    advertise: Option<SocketAddr>,
+    /// A member to join through, HOST:PORT; DNS names are looked up at every attempt.
+    #[arg(long = "seed", env = "SWIMRING_SEEDS", value_delimiter = ',')]
+    seeds: Vec<String>,
+    /// Metadata tag KEY=VALUE, repeatable (e.g. role=worker, weight=200).
+    #[arg(long = "meta", env = "SWIMRING_META", value_delimiter = ',', value_parser = parse_tag)]
+    meta: Vec<(String, String)>,
+    /// Timing preset [default: lan].
+    #[arg(long, env = "SWIMRING_PROFILE")]
+    profile: Option<Profile>,
+    /// Cluster label: meshes with different labels never merge [default: none].
+    #[arg(long, env = "SWIMRING_CLUSTER")]
+    cluster: Option<String>,
+    /// Control endpoint the other subcommands talk to [default: 127.0.0.1:7373].
+    #[arg(long, env = "SWIMRING_CONTROL")]
+    control: Option<SocketAddr>,
+    /// A task key this mesh places on its members, repeatable.
+    #[arg(long = "task", env = "SWIMRING_TASKS", value_delimiter = ',')]
+    tasks: Vec<String>,
+    /// A file of task keys, one per line (blank lines and # comments skipped).
+    #[arg(long, env = "SWIMRING_TASKS_FILE")]
+    tasks_file: Option<PathBuf>,
+    /// How to print events [default: human].
+    #[arg(long, env = "SWIMRING_EVENTS")]
+    events: Option<EventFormat>,
+    /// Seconds to spend telling others on SIGINT/SIGTERM before exiting [default: 5].
+    #[arg(long, env = "SWIMRING_LEAVE_TIMEOUT")]
+    leave_timeout: Option<f64>,
+    /// A TOML file with any of the settings above (flags and environment win over it).
+    #[arg(long, env = "SWIMRING_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The config file: the same settings, spelled in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    name: Option<String>,
+    bind: Option<SocketAddr>,
+    advertise: Option<SocketAddr>,
+    seeds: Option<Vec<String>>,
+    meta: Option<BTreeMap<String, String>>,
+    profile: Option<Profile>,
+    cluster: Option<String>,
+    control: Option<SocketAddr>,
+    tasks: Option<Vec<String>>,
+    tasks_file: Option<PathBuf>,
+    events: Option<EventFormat>,
+    leave_timeout: Option<f64>,
+}
+
+/// Everything the agent runs with, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub name: Option<String>,
+    pub bind: SocketAddr,
+    pub advertise: Option<SocketAddr>,
+    pub seeds: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub preset: Preset,
+    pub cluster: String,
+    pub control: SocketAddr,
+    pub tasks: Vec<String>,
+    pub events: EventFormat,
+    pub leave_timeout: Duration,
+}
+
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn read_tasks_file(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read tasks file {}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+impl AgentArgs {
+    /// Applies the precedence: flags and environment (already merged by clap), then the
+    /// config file, then defaults.
+    pub fn resolve(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            None => FileSettings::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| {
+                    let line = e
+                        .span()
+                        .map_or(1, |r| text[..r.start].lines().count().max(1));
+                    let what = e.message().replace('\n', " ");
+                    format!(
+                        "invalid config file {} (line {line}): {what}",
+                        path.display()
+                    )
+                })?
+            }
+        };
+        let tags = non_empty(self.meta)
+            .map(|v| v.into_iter().collect())
+            .or(file.meta)
+            .unwrap_or_default();
+        let mut tasks = non_empty(self.tasks).or(file.tasks).unwrap_or_default();
+        if let Some(path) = self.tasks_file.or(file.tasks_file) {
+            tasks.extend(read_tasks_file(&path)?);
+        }
+        tasks.sort();
+        tasks.dedup();
+        let leave_timeout = self.leave_timeout.or(file.leave_timeout).unwrap_or(5.0);
+        let leave_timeout = Duration::try_from_secs_f64(leave_timeout)
+            .map_err(|_| format!("invalid leave timeout {leave_timeout}: must be seconds >= 0"))?;
+        Ok(Settings {
+            name: self.name.or(file.name),
+            bind: self
+                .bind
+                .or(file.bind)
+                .unwrap_or_else(|| "0.0.0.0:7946".parse().expect("valid literal")),
+            advertise: self.advertise.or(file.advertise),
+            seeds: non_empty(self.seeds).or(file.seeds).unwrap_or_default(),
+            tags,
+            preset: self.profile.or(file.profile).unwrap_or(Profile::Lan).into(),
+            cluster: self.cluster.or(file.cluster).unwrap_or_default(),
+            control: self
+                .control
+                .or(file.control)
+                .unwrap_or_else(|| DEFAULT_CONTROL.parse().expect("valid literal")),
+            tasks,
+            events: self.events.or(file.events).unwrap_or(EventFormat::Human),
+            leave_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("swimring-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let file = write(
+            "a.toml",
+            "name = \"from-file\"\ncluster = \"blue\"\nseeds = [\"s:1\"]\nprofile = \"local\"\n[meta]\nrole = \"worker\"\n",
+        );
+        let args = AgentArgs {
+            name: Some("from-flag".into()),
+            config: Some(file),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.name.as_deref(), Some("from-flag"));
+        assert_eq!(s.cluster, "blue");
+        assert_eq!(s.seeds, ["s:1"]);
+        assert_eq!(s.preset, Preset::Local);
+        assert_eq!(s.tags["role"], "worker");
+        assert_eq!(s.control, DEFAULT_CONTROL.parse().unwrap());
+        assert_eq!(s.bind, "0.0.0.0:7946".parse().unwrap());
+    }
+
+    #[test]
+    fn tasks_come_from_flags_and_file_deduplicated() {
+        let list = write("tasks.txt", "# work\nb\n\na\n");
+        let args = AgentArgs {
+            tasks: vec!["a".into(), "c".into()],
+            tasks_file: Some(list),
+            ..Default::default()
+        };
+        assert_eq!(args.resolve().unwrap().tasks, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let bad = write("bad.toml", "nmae = \"typo\"\n");
+        let err = AgentArgs {
+            config: Some(bad),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            err.contains("invalid config file") && err.contains("nmae"),
+            "{err}"
+        );
+        let missing = AgentArgs {
+            config: Some("/nonexistent/swimring.toml".into()),
+            ..Default::default()
+        };
+        assert!(
+            missing
+                .resolve()
+                .unwrap_err()
+                .contains("cannot read config file")
+        );
+        assert_eq!(
+            parse_tag("novalue").unwrap_err(),
+            "expected KEY=VALUE, got \"novalue\""
+        );
+    }
+}

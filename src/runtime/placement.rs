@@ -1,0 +1,219 @@
+//! Work placement for a running mesh: which members may own work, with what weight, and the
+//! task table kept in step with the membership view.
+//!
+//! Ownership is a pure function of the view: the members that are alive or suspect (a stalled
+//! node keeps its tasks, so a stall causes no reshuffle), optionally only those whose tags
+//! match a filter, each weighted by its `weight` tag. Dead and left members own nothing.
+
+use crate::proto::Member;
+use crate::ring::{
+    self, MAX_POINTS, NORMAL_WEIGHT, Placement, Reassignment, Ring, RingConfig, TaskTable,
+};
+use crate::wire::codec::decode_tags;
+
+/// The tag that scales a member's share of the work: `weight=200` owns twice the normal
+/// share, `weight=0` none. Absent or unreadable, the weight is 100.
+pub const WEIGHT_TAG: &str = "weight";
+
+/// How a mesh places work on its members.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PlacementConfig {
+    /// Virtual nodes per member of normal weight. Every member of a mesh must use the same
+    /// value, or views will disagree on owners.
+    pub vnodes_per_member: u32,
+    /// Plain consistent hashing, or bounded loads for the registered tasks.
+    pub mode: Placement,
+    /// Only members carrying this tag (key, value) own work, e.g. `("role", "worker")`.
+    pub filter: Option<(String, String)>,
+}
+
+impl Default for PlacementConfig {
+    fn default() -> Self {
+        PlacementConfig {
+            vnodes_per_member: ring::DEFAULT_VNODES_PER_MEMBER,
+            mode: Placement::Consistent,
+            filter: None,
+        }
+    }
+}
+
+/// The members that may own work, with their weights, sorted by name.
+pub fn eligible<'a>(
+    cfg: &PlacementConfig,
+    members: impl IntoIterator<Item = &'a Member>,
+) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = members
+        .into_iter()
+        .filter(|m| m.state.is_live())
+        .filter_map(|m| {
+            let tags = decode_tags(&m.meta).unwrap_or_default();
+            if let Some((k, v)) = &cfg.filter
+                && tags.get(k) != Some(v)
+            {
+                return None;
+            }
+            let weight = tags
+                .get(WEIGHT_TAG)
+                .and_then(|w| w.parse::<u32>().ok())
+                .unwrap_or(NORMAL_WEIGHT)
+                .min(ring::MAX_WEIGHT);
+            Some((m.name.clone(), weight))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Builds the ring for an eligible set. Past the ring's point budget the virtual nodes per
+/// member shrink, as a function of the set alone, so every peer still builds the same ring.
+pub fn build_ring(cfg: &PlacementConfig, eligible: &[(String, u32)]) -> Ring {
+    let total: u64 = eligible.iter().map(|(_, w)| u64::from(*w)).sum();
+    let budget = (MAX_POINTS * u64::from(NORMAL_WEIGHT)) / total.max(1);
+    let vnodes = u64::from(cfg.vnodes_per_member).min(budget).max(1) as u32;
+    let config = RingConfig {
+        vnodes_per_member: vnodes,
+    };
+    Ring::new(config, eligible.iter().map(|(n, w)| (n.as_str(), *w)))
+        .expect("eligible names are unique and weights capped")
+}
+
+/// The task table of one node, kept in step with its view.
+#[derive(Debug)]
+pub struct Placer {
+    cfg: PlacementConfig,
+    eligible: Vec<(String, u32)>,
+    table: TaskTable<String>,
+}
+
+impl Placer {
+    /// A placer for the node named `local`, owning nothing until the first view.
+    pub fn new(local: &str, cfg: PlacementConfig) -> Placer {
+        let mode = cfg.mode;
+        Placer {
+            cfg,
+            eligible: Vec::new(),
+            table: TaskTable::new(local, mode),
+        }
+    }
+
+    /// The ring in force.
+    pub fn ring(&self) -> &Ring {
+        self.table.ring()
+    }
+
+    /// The task table.
+    pub fn table(&self) -> &TaskTable<String> {
+        &self.table
+    }
+
+    /// Rebuilds the ring if the eligible set changed, and says what the local node gained and
+    /// lost. `None` when the set is unchanged.
+    pub fn update<'a>(
+        &mut self,
+        members: impl IntoIterator<Item = &'a Member>,
+    ) -> Option<Reassignment<String>> {
+        let eligible = eligible(&self.cfg, members);
+        if eligible == self.eligible {
+            return None;
+        }
+        let ring = build_ring(&self.cfg, &eligible);
+        self.eligible = eligible;
+        Some(self.table.update_ring(&ring))
+    }
+
+    /// Registers task keys.
+    pub fn add(&mut self, keys: impl IntoIterator<Item = String>) -> Reassignment<String> {
+        self.table.insert_all(keys)
+    }
+
+    /// Unregisters task keys; the local node releases those it owned.
+    pub fn remove(&mut self, keys: &[String]) -> Reassignment<String> {
+        let mut out = Reassignment::default();
+        for k in keys {
+            let r = self.table.remove(k);
+            out.released.extend(r.released);
+        }
+        out.released.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::wire::State;
+    use crate::wire::codec::encode_tags;
+
+    fn member(name: &str, state: State, tags: &[(&str, &str)]) -> Member {
+        let tags: BTreeMap<String, String> = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Member {
+            name: name.into(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            run: 1,
+            incarnation: 0,
+            state,
+            meta: encode_tags(&tags),
+        }
+    }
+
+    #[test]
+    fn only_live_matching_members_own_work_weighted_by_tag() {
+        let members = [
+            member("a", State::Alive, &[("role", "worker"), ("weight", "200")]),
+            member("b", State::Suspect, &[("role", "worker")]),
+            member("c", State::Dead, &[("role", "worker")]),
+            member("d", State::Left, &[("role", "worker")]),
+            member("e", State::Alive, &[("role", "api")]),
+            member("f", State::Alive, &[("role", "worker"), ("weight", "junk")]),
+        ];
+        let cfg = PlacementConfig {
+            filter: Some(("role".into(), "worker".into())),
+            ..PlacementConfig::default()
+        };
+        let got = eligible(&cfg, &members);
+        let want = [("a", 200), ("b", 100), ("f", 100)];
+        assert_eq!(got, want.map(|(n, w)| (n.to_string(), w)));
+        assert_eq!(eligible(&PlacementConfig::default(), &members).len(), 4);
+    }
+
+    #[test]
+    fn placer_reports_changes_only_when_the_eligible_set_changes() {
+        let mut p = Placer::new("a", PlacementConfig::default());
+        p.add((0..100).map(|i| format!("t{i}")));
+        let mut view = vec![
+            member("a", State::Alive, &[]),
+            member("b", State::Alive, &[]),
+        ];
+        let first = p.update(&view).unwrap();
+        assert!(!first.acquired.is_empty() && first.released.is_empty());
+        view[1].incarnation = 5;
+        assert!(
+            p.update(&view).is_none(),
+            "an incarnation bump moves nothing"
+        );
+        view[1].state = State::Suspect;
+        assert!(p.update(&view).is_none(), "a suspect keeps its tasks");
+        view[1].state = State::Dead;
+        let after = p.update(&view).unwrap();
+        assert_eq!(
+            p.table().owned_by("a").count(),
+            100,
+            "the survivor owns everything"
+        );
+        assert_eq!(first.acquired.len() + after.acquired.len(), 100);
+    }
+
+    #[test]
+    fn huge_meshes_shrink_vnodes_instead_of_failing() {
+        let eligible: Vec<(String, u32)> = (0..20_000).map(|i| (format!("n{i}"), 100)).collect();
+        let ring = build_ring(&PlacementConfig::default(), &eligible);
+        assert_eq!(ring.len(), 20_000);
+        assert!(ring.vnode_count() as u64 <= MAX_POINTS);
+    }
+}

@@ -1,0 +1,297 @@
+//! The real `swimring` binary: three agents on loopback, every inspection subcommand against
+//! them, JSON that parses, and each error path exiting non-zero with one clear line.
+#![allow(clippy::disallowed_methods)] // waits are bounded by wall-clock deadlines
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_swimring");
+
+/// Agents started by a test; killed when it ends, however it ends.
+struct Agents(Vec<Child>);
+
+impl Drop for Agents {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn agent(ip: &str, seed: Option<&str>, extra: &[&str]) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["agent", "--profile", "local"])
+        .args(["--name", &format!("agent-{ip}")])
+        .args(["--bind", &format!("{ip}:7946")])
+        .args(["--control", &format!("{ip}:7373")])
+        .args(["--task", "alpha", "--task", "beta", "--task", "gamma"])
+        .args(extra)
+        .env_remove("SWIMRING_CONTROL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(s) = seed {
+        cmd.args(["--seed", s]);
+    }
+    cmd.spawn().expect("the binary runs")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("SWIMRING_CONTROL")
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(args: &[&str]) -> Option<Value> {
+    let out = run(args);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("--json prints one JSON object"))
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn states(control: &str) -> Vec<(String, String)> {
+    json(&["members", "--json", "--control", control])
+        .map(|v| {
+            v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    let name = m["name"].as_str().unwrap().to_owned();
+                    (name, m["state"].as_str().unwrap().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
+const BOUND: Duration = Duration::from_secs(60);
+
+#[test]
+fn three_agents_answer_every_subcommand() {
+    let ips = ["127.79.0.1", "127.79.0.2", "127.79.0.3"];
+    let seed = format!("{}:7946", ips[0]);
+    let mut agents = Agents(vec![agent(ips[0], None, &["--meta", "role=worker"])]);
+    for ip in &ips[1..] {
+        agents.0.push(agent(ip, Some(&seed), &[]));
+    }
+    let controls: Vec<String> = ips.iter().map(|ip| format!("{ip}:7373")).collect();
+    wait_for("three agents see three alive", BOUND, || {
+        controls.iter().all(|c| {
+            let s = states(c);
+            s.len() == 3 && s.iter().all(|(_, st)| st == "alive")
+        })
+    });
+
+    // members: a table for people, JSON with tags for scripts.
+    let table = run(&["members", "--control", &controls[1]]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with("NAME") && table.contains("agent-127.79.0.3"));
+    let members = json(&["members", "--json", "--control", &controls[1]]).unwrap();
+    let first = &members["members"][0];
+    assert_eq!(first["name"], "agent-127.79.0.1");
+    assert_eq!(first["tags"]["role"], "worker");
+
+    // owner: every agent names the same owner, and replicas are distinct.
+    let owners: Vec<Value> = controls
+        .iter()
+        .map(|c| {
+            json(&[
+                "owner",
+                "alpha",
+                "--replicas",
+                "3",
+                "--json",
+                "--control",
+                c,
+            ])
+            .unwrap()
+        })
+        .collect();
+    assert!(owners.iter().all(|o| o["owners"] == owners[0]["owners"]));
+    let list = owners[0]["owners"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(list[0] != list[1] && list[1] != list[2] && list[0] != list[2]);
+
+    // status: the same ring checksum everywhere once views agree, and the agents probe.
+    wait_for("every agent reports the same ring checksum", BOUND, || {
+        let sums: Vec<Value> = controls
+            .iter()
+            .map(|c| json(&["status", "--json", "--control", c]).unwrap()["ring_checksum"].clone())
+            .collect();
+        sums.iter().all(|s| *s == sums[0])
+    });
+    let status = json(&["status", "--json", "--control", &controls[0]]).unwrap();
+    assert_eq!(status["members_by_state"]["alive"], 3);
+    assert_eq!(status["member"]["name"], "agent-127.79.0.1");
+    wait_for("the agent probes its peers", BOUND, || {
+        let s = json(&["status", "--json", "--control", &controls[0]]).unwrap();
+        s["counters"]["probes_sent"].as_u64().unwrap() > 0
+    });
+
+    // tasks: each task owned exactly once across the agents.
+    wait_for("each task has one owner", BOUND, || {
+        let mut all: Vec<String> = controls
+            .iter()
+            .flat_map(|c| {
+                json(&["tasks", "--json", "--control", c]).unwrap()["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort();
+        all == ["alpha", "beta", "gamma"]
+    });
+
+    // leave: the agent exits 0 and the others see it left, not dead.
+    let out = run(&["leave", "--control", &controls[2]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = agents.0[2].wait().unwrap();
+    assert!(status.success(), "the agent exits 0 after leaving");
+    wait_for("the others see agent 3 left", BOUND, || {
+        controls[..2].iter().all(|c| {
+            states(c)
+                .iter()
+                .any(|(n, s)| n == "agent-127.79.0.3" && s == "left")
+        })
+    });
+}
+
+#[test]
+fn json_events_are_one_object_per_line() {
+    let mut agents = Agents(vec![agent("127.79.1.1", None, &["--events", "json"])]);
+    agents.0.push(agent(
+        "127.79.1.2",
+        Some("127.79.1.1:7946"),
+        &["--events", "json"],
+    ));
+    wait_for("the second agent joins", BOUND, || {
+        states("127.79.1.1:7373").len() == 2
+    });
+    // SIGTERM: graceful leave, exit 0, and the events it printed are JSON lines.
+    let pid = agents.0[1].id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = agents.0.remove(1);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "SIGTERM exits 0");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["ts"].as_f64().is_some_and(|t| t > 1.6e9))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "member_joined" && l["member"] == "agent-127.79.1.1")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "tasks_acquired" && l["tasks"].is_array())
+    );
+    wait_for("the first agent sees the second left", BOUND, || {
+        states("127.79.1.1:7373")
+            .iter()
+            .any(|(n, s)| n == "agent-127.79.1.2" && s == "left")
+    });
+}
+
+fn one_line_error(args: &[&str], expect: &str) {
+    let out = run(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line for {args:?}: {err}");
+    assert!(err.contains(expect), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn errors_are_one_line_and_non_zero() {
+    one_line_error(&["agent", "--bogus"], "unexpected argument");
+    one_line_error(&["agent", "--bind", "nowhere"], "invalid socket address");
+    one_line_error(&["agent", "--meta", "novalue"], "expected KEY=VALUE");
+    one_line_error(&["agent", "--profile", "fast"], "invalid value 'fast'");
+    one_line_error(
+        &["agent", "--config", "/nonexistent.toml"],
+        "cannot read config file",
+    );
+    one_line_error(&["owner", "k", "--replicas", "0"], "--replicas");
+    one_line_error(
+        &["members", "--control", "127.79.2.1:1"],
+        "cannot reach the agent's control endpoint",
+    );
+    // A port already in use: the second agent on the same address refuses to start.
+    let _first = Agents(vec![agent("127.79.3.1", None, &[])]);
+    wait_for("the first agent serves", BOUND, || {
+        !states("127.79.3.1:7373").is_empty()
+    });
+    one_line_error(
+        &[
+            "agent",
+            "--bind",
+            "127.79.3.1:7946",
+            "--control",
+            "127.79.3.2:7373",
+        ],
+        "Address already in use",
+    );
+    one_line_error(
+        &[
+            "agent",
+            "--bind",
+            "127.79.3.2:7946",
+            "--control",
+            "127.79.3.1:7373",
+        ],
+        "cannot bind the control endpoint",
+    );
+    // Oversized metadata is refused before anything starts.
+    let big = format!("blob={}", "x".repeat(600));
+    one_line_error(
+        &[
+            "agent",
+            "--bind",
+            "127.79.3.3:7946",
+            "--control",
+            "127.79.3.3:7373",
+            "--meta",
+            &big,
+        ],
+        "metadata of",
+    );
+}
