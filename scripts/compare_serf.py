@@ -12,7 +12,9 @@ Both run on the same kind of hosts: one network namespace per agent on a private
   detect    kill -9 one agent: time until the first survivor, and until the last one,
             declares it dead (event timestamps)
   loss      10% random loss on every survivor's link (nft numgen) for --loss-secs: how many
-            times a live member is declared dead
+            times a live member is declared dead. Suspicions are counted too, but do not
+            compare them: swimring emits member_suspect on every member that hears of one,
+            serf logs only on the member that raised it.
 
 Event times: swimring prints `{"ts": ..., "event": ...}` lines with --events json and its own
 timestamp. serf's event handlers are coalesced (up to 3 s), which would blur detection, so

@@ -117,7 +117,7 @@ fn killed_host_is_declared_dead_by_every_survivor() {
     c.wait_tasks_once(&survivors, c.bounds.detect(HOSTS));
 }
 
-/// SIGSTOP one host for half the minimum suspicion timeout, then SIGCONT: it may be
+/// SIGSTOP one host for ¾ of the minimum suspicion timeout, then SIGCONT: it may be
 /// suspected, but it refutes in time, so nobody (it included) is ever declared dead, watched
 /// until any suspicion raised during the pause must have expired. Uses the lan preset, whose
 /// 4 s minimum suspicion timeout leaves a pause long enough to be probed and suspected.
@@ -126,7 +126,9 @@ fn killed_host_is_declared_dead_by_every_survivor() {
 fn paused_host_shorter_than_suspicion_is_never_declared_dead() {
     let mut c = cluster(Preset::Lan, HOSTS);
     let target = 3;
-    let pause = c.bounds.min_suspicion(HOSTS) / 2;
+    // Long enough to be probed (about once a second) and suspected, short enough that even a
+    // suspicion raised the instant it stopped cannot reach the minimum timeout before it runs.
+    let pause = c.bounds.min_suspicion(HOSTS) * 3 / 4;
     let watch = c.bounds.max_suspicion(HOSTS) + c.bounds.spread(HOSTS) + Duration::from_secs(2);
     let t0 = unix_now();
     let start = Instant::now();

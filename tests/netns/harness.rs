@@ -68,6 +68,8 @@ impl Agent {
     /// swimring with `preset`, unless `NETNS_AGENT=serf` asks for serf (to check the harness
     /// against a known implementation; serf always runs its LAN profile and has no tasks).
     pub fn from_env(preset: Preset) -> Agent {
+        // Checked first, so that a run without root says so before anything else.
+        require_root();
         match std::env::var("NETNS_AGENT").as_deref() {
             Ok("serf") => Agent::Serf {
                 bin: which("serf").unwrap_or_else(|| {
