@@ -1,0 +1,275 @@
+//! Real-network fault tests: every agent runs on its own host (a network namespace on a
+//! shared bridge), talks real UDP and TCP, and faults are injected from outside: `kill -9`,
+//! SIGSTOP/SIGCONT, nft partitions and random loss. Bounds come from the protocol timings
+//! (see `Bounds` in `netns/harness.rs`), and every wait polls the agents' control endpoints
+//! or event logs up to its bound. docs/NETNS.md explains the layout and each scenario.
+//!
+//! They need root, so they are `#[ignore]`d for a plain `cargo test`; `.ci/run` runs them
+//! with `cargo test --test netns -- --ignored --test-threads=1`. `NETNS_AGENT=serf` runs the
+//! same scenarios against serf, to check the harness itself.
+
+// The tests measure wall-clock time against protocol bounds, so they read the clock.
+#![allow(clippy::disallowed_methods)]
+
+#[path = "netns/harness.rs"]
+mod harness;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use harness::{Agent, Cluster, POLL, unix_now};
+use swimring::Preset;
+
+/// Hosts in each scenario (the issue asks for 8 or more).
+const HOSTS: usize = 8;
+
+fn tasks() -> Vec<String> {
+    (0..32).map(|i| format!("task-{i:02}")).collect()
+}
+
+fn cluster(preset: Preset, n: usize) -> Cluster {
+    Cluster::start(Agent::from_env(preset), n, tasks())
+}
+
+/// Fails if any host logged `member_dead` at or after `since`.
+fn assert_no_deaths(c: &Cluster, since: f64, context: &str) {
+    let deaths = c.events_since("member_dead", since);
+    assert!(
+        deaths.is_empty(),
+        "{context}: live members were declared dead: {:?}",
+        deaths
+            .iter()
+            .map(|e| format!(
+                "{} declared {} dead at +{:.2}s",
+                c.hosts[e.host].name,
+                e.member,
+                e.ts - since
+            ))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Ten hosts join through one seed; each sees all ten alive, the swimring agents agree on
+/// the ring, and every task has exactly one owner.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn ten_hosts_converge() {
+    let c = cluster(Preset::Local, 10);
+    let all = c.all();
+    if c.agent.is_swimring() {
+        harness::wait_for(
+            "all agents report the same ring checksum",
+            c.bounds.join(10),
+            || {
+                let sums = all
+                    .iter()
+                    .map(|&i| {
+                        let s = c.status(i)?;
+                        s["ring_checksum"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("host {i}: no ring_checksum in {s}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if sums.windows(2).all(|w| w[0] == w[1]) {
+                    Ok(())
+                } else {
+                    Err(format!("checksums differ: {sums:?}"))
+                }
+            },
+        );
+    }
+    c.wait_tasks_once(&all, c.bounds.join(10));
+    assert_no_deaths(&c, 0.0, "while converging");
+}
+
+/// `kill -9` one host: every survivor marks it dead within the detection bound (a probe
+/// round, the maximum suspicion timeout and the rumour's spread, with slack), nobody else is
+/// declared dead, and its tasks move so each has exactly one owner among the survivors.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn killed_host_is_declared_dead_by_every_survivor() {
+    let mut c = cluster(Preset::Local, HOSTS);
+    let victim = 5;
+    let survivors: Vec<usize> = c.all().into_iter().filter(|&i| i != victim).collect();
+    let bound = c.bounds.detect(HOSTS);
+    let t0 = unix_now();
+    c.kill(victim);
+    let took = c.wait_state(&survivors, &[victim], "dead", bound);
+    let name = &c.hosts[victim].name;
+    let mut detected: Vec<f64> = c
+        .events_since("member_dead", t0)
+        .iter()
+        .filter(|e| &e.member == name)
+        .map(|e| e.ts - t0)
+        .collect();
+    detected.sort_by(f64::total_cmp);
+    eprintln!(
+        "netns: {name} seen dead by all survivors in {took:.2?} (bound {bound:.2?}); \
+         event times {detected:.2?}"
+    );
+    let others: Vec<_> = c
+        .events_since("member_dead", t0)
+        .into_iter()
+        .filter(|e| &e.member != name)
+        .collect();
+    assert!(others.is_empty(), "survivors declared dead: {others:?}");
+    c.wait_tasks_once(&survivors, c.bounds.detect(HOSTS));
+}
+
+/// SIGSTOP one host for ¾ of the minimum suspicion timeout, then SIGCONT: it may be
+/// suspected, but it refutes in time, so nobody (it included) is ever declared dead, watched
+/// until any suspicion raised during the pause must have expired. Uses the lan preset, whose
+/// 4 s minimum suspicion timeout leaves a pause long enough to be probed and suspected.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn paused_host_shorter_than_suspicion_is_never_declared_dead() {
+    let mut c = cluster(Preset::Lan, HOSTS);
+    let target = 3;
+    // Long enough to be probed (about once a second) and suspected, short enough that even a
+    // suspicion raised the instant it stopped cannot reach the minimum timeout before it runs.
+    let pause = c.bounds.min_suspicion(HOSTS) * 3 / 4;
+    let watch = c.bounds.max_suspicion(HOSTS) + c.bounds.spread(HOSTS) + Duration::from_secs(2);
+    let t0 = unix_now();
+    let start = Instant::now();
+    c.pause(target);
+    thread::sleep(pause); // the fault itself lasts this long; nothing is awaited here
+    c.resume(target);
+    let all = c.all();
+    c.wait_all_alive(&all, c.bounds.detect(HOSTS));
+    while start.elapsed() < watch {
+        assert_no_deaths(&c, t0, "during and after a pause");
+        thread::sleep(POLL);
+    }
+    assert_no_deaths(&c, t0, "during and after a pause");
+    let suspected = c
+        .events_since("member_suspect", t0)
+        .iter()
+        .filter(|e| e.member == c.hosts[target].name)
+        .count();
+    eprintln!(
+        "netns: paused {:?}, watched {watch:.2?}: {suspected} suspicion events, no deaths",
+        pause
+    );
+    c.wait_all_alive(&all, c.bounds.join(HOSTS));
+    c.wait_tasks_once(&all, c.bounds.join(HOSTS));
+}
+
+/// Partition 3 | 5: each side marks the other dead and places every task once within
+/// itself; after healing, with no manual rejoin, all eight are one mesh again and every task
+/// has exactly one owner.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn partition_three_five_splits_then_heals_by_itself() {
+    let c = cluster(Preset::Local, HOSTS);
+    let a: Vec<usize> = (0..3).collect();
+    let b: Vec<usize> = (3..HOSTS).collect();
+    c.partition(&[&a, &b]);
+    let bound = c.bounds.detect(HOSTS);
+    let ta = c.wait_state(&a, &b, "dead", bound);
+    let tb = c.wait_state(&b, &a, "dead", bound);
+    eprintln!("netns: partition seen: side A after {ta:.2?}, side B after a further {tb:.2?}");
+    c.wait_all_alive(&a, bound);
+    c.wait_all_alive(&b, bound);
+    c.wait_tasks_once(&a, bound);
+    c.wait_tasks_once(&b, bound);
+    c.heal();
+    let all = c.all();
+    let heal = c.bounds.heal(HOSTS);
+    let took = c.wait_all_alive(&all, heal);
+    eprintln!("netns: one mesh again {took:.2?} after healing (bound {heal:.2?})");
+    c.wait_tasks_once(&all, heal);
+}
+
+/// 10% random loss on every host's link for two minutes, lan preset (the timings a real
+/// deployment runs): no live member is ever declared dead, and the mesh is whole afterwards.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn ten_percent_loss_for_two_minutes_declares_nobody_dead() {
+    let c = cluster(Preset::Lan, HOSTS);
+    let all = c.all();
+    let period = Duration::from_secs(120);
+    let t0 = unix_now();
+    let start = Instant::now();
+    c.loss(&all, 10);
+    while start.elapsed() < period {
+        assert_no_deaths(&c, t0, "under 10% loss");
+        thread::sleep(Duration::from_millis(500));
+    }
+    c.heal();
+    assert_no_deaths(&c, t0, "under 10% loss");
+    let suspicions = c.events_since("member_suspect", t0).len();
+    eprintln!("netns: 120 s at 10% loss: {suspicions} suspicion events, no deaths");
+    c.wait_all_alive(&all, c.bounds.join(HOSTS));
+    assert_no_deaths(&c, t0, "after 10% loss");
+    c.wait_tasks_once(&all, c.bounds.join(HOSTS));
+}
+
+/// `kill -9` one host and start it again at once with the same name and address: every
+/// member accepts the new process as a new run of that member (alive, a different run), and
+/// tasks settle with one owner each.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn restarted_host_is_accepted_as_new_run() {
+    let mut c = cluster(Preset::Local, HOSTS);
+    let target = 2;
+    let name = c.hosts[target].name.clone();
+    let before = c
+        .members(0)
+        .expect("members")
+        .into_iter()
+        .find(|v| v.name == name)
+        .expect("target known");
+    c.kill(target);
+    let seeds = c.live_seeds(target, 2);
+    c.spawn(target, &seeds);
+    c.wait_ready(target);
+    let all = c.all();
+    let bound = c.bounds.detect(HOSTS);
+    let (_, took) = harness::wait_for(
+        &format!(
+            "every host sees {name} alive with a run other than {:?}",
+            before.run
+        ),
+        bound,
+        || {
+            for &i in &all {
+                let v = c
+                    .members(i)?
+                    .into_iter()
+                    .find(|v| v.name == name)
+                    .ok_or_else(|| format!("host {i} does not know {name}"))?;
+                if v.state != "alive" || (c.agent.is_swimring() && v.run == before.run) {
+                    return Err(format!("host {i} sees {v:?}"));
+                }
+            }
+            Ok(())
+        },
+    );
+    eprintln!("netns: restarted {name} accepted as a new run by all in {took:.2?}");
+    c.wait_all_alive(&all, bound);
+    c.wait_tasks_once(&all, bound);
+}
+
+/// SIGINT one host: it leaves gracefully (exit 0) and every other host sees it left, not
+/// dead; started again, it is accepted back as a new run.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn graceful_leave_then_rejoin() {
+    let mut c = cluster(Preset::Local, HOSTS);
+    let target = 6;
+    let rest: Vec<usize> = c.all().into_iter().filter(|&i| i != target).collect();
+    let t0 = unix_now();
+    let status = c.stop(target, Duration::from_secs(10));
+    assert!(status.success(), "agent exited with {status} on SIGINT");
+    let bound = c.bounds.detect(HOSTS);
+    c.wait_state(&rest, &[target], "left", bound);
+    assert_no_deaths(&c, t0, "after a graceful leave");
+    c.wait_tasks_once(&rest, bound);
+    let seeds = c.live_seeds(target, 2);
+    c.spawn(target, &seeds);
+    c.wait_ready(target);
+    let all = c.all();
+    c.wait_all_alive(&all, c.bounds.join(HOSTS));
+    c.wait_tasks_once(&all, bound);
+}
