@@ -458,10 +458,11 @@ impl ReplayGuard {
     pub fn accept(&mut self, transport: Transport, origin: Origin) -> bool {
         let key = (origin.instance, transport_byte(transport));
         self.tick += 1;
-        if !self.windows.contains_key(&key) && self.windows.len() >= self.capacity {
-            if let Some((_, oldest)) = self.by_age.pop_first() {
-                self.windows.remove(&oldest);
-            }
+        if !self.windows.contains_key(&key)
+            && self.windows.len() >= self.capacity
+            && let Some((_, oldest)) = self.by_age.pop_first()
+        {
+            self.windows.remove(&oldest);
         }
         let window = self.windows.entry(key).or_insert(Window {
             top: 0,
