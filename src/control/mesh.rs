@@ -79,6 +79,8 @@ fn status(mesh: &Mesh) -> StatusInfo {
         ("stream_failures", st.stream_failures),
         ("streams_accepted", st.streams_accepted),
         ("streams_refused", st.streams_refused),
+        ("decrypt_failures", st.decrypt_failures),
+        ("replays_dropped", st.replays_dropped),
     ];
     StatusInfo {
         member: member_info(&mesh.local()),
