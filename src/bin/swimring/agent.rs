@@ -97,7 +97,9 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         .tags(&s.tags)
         .preset(s.preset)
         .label(s.cluster.clone())
-        .tasks(s.tasks.clone());
+        .tasks(s.tasks.clone())
+        .keys(s.keys.clone())
+        .allow_plaintext(s.insecure_plaintext);
     if let Some(name) = &s.name {
         builder = builder.name(name.clone());
     }
