@@ -12,6 +12,7 @@ use swimring::wire::codec::{self, Transport};
 use swimring::wire::seal::{self, NONCE_LEN, Origin, SEAL_MAGIC, SEAL_VERSION};
 use swimring::wire::{Alive, Key, Message, Ping, Update};
 use swimring::{Error, Mesh, State};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn key(b: u8) -> Key {
     Key::from_bytes([b; 32])
@@ -105,7 +106,7 @@ async fn a_node_with_a_wrong_key_cannot_join_and_its_packets_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_replayed_datagram_is_dropped_and_counted() {
+async fn a_replayed_datagram_or_stream_is_dropped_and_counted() {
     init_tracing();
     let k = key(3);
     let a = builder("replay-a", lo(31, 1), &[])
@@ -157,6 +158,47 @@ async fn a_replayed_datagram_is_dropped_and_counted() {
         st.decrypt_failures, 0,
         "they did open: only the window refused them"
     );
+
+    // The same over TCP: a sealed stream probe is answered once; its replay is not.
+    let probe = codec::encode_messages(
+        "",
+        &[Message::Ping(Ping {
+            seq: 78,
+            target: "replay-a".into(),
+        })],
+    );
+    let origin = Origin {
+        instance: 0x5eed,
+        counter: 1,
+    };
+    let key = ring.primary().unwrap();
+    let stream = seal::seal(key, "", Transport::Stream, origin, [1; NONCE_LEN], &probe);
+    let target = a.local_addr();
+    let exchange = |payload: Vec<u8>| async move {
+        let mut s = tokio::net::TcpStream::connect(target).await.unwrap();
+        s.write_all(&(payload.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        s.write_all(&payload).await.unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(limit, s.read_to_end(&mut reply))
+            .await
+            .expect("the stream ends within the bound")
+            .unwrap();
+        reply
+    };
+    let first = exchange(stream.clone()).await;
+    let opened = seal::open(&ring, "", Transport::Stream, &first[4..]).unwrap();
+    let env = codec::decode(&opened.packet, "", &limits, Transport::Stream).unwrap();
+    assert!(
+        env.messages
+            .contains(&Message::Ack(swimring::wire::Ack { seq: 78 }))
+    );
+    assert!(
+        exchange(stream).await.is_empty(),
+        "the replay gets no answer"
+    );
+    assert_eq!(a.stats().replays_dropped, 3);
     a.shutdown().await;
 }
 
