@@ -13,9 +13,9 @@ use bytes::Bytes;
 use crate::wire::codec::Transport;
 use crate::wire::seal::{self, Keyring, OpenError, Origin, ReplayGuard, SEAL_MAGIC};
 
-/// Senders whose replay windows are kept (about 200 bytes each per transport): far more than
-/// the peers one node hears from within a window's lifetime in any realistic mesh.
-const REPLAY_SENDERS: usize = 4096;
+/// Replay windows kept, one per sender and transport (about 200 bytes each, under 1 MiB in
+/// all): far more than the peers one node hears from while their windows matter.
+const REPLAY_WINDOWS: usize = 4096;
 
 /// A packet as the core will see it, and who sealed it (none for a plain packet).
 pub(crate) struct Unsealed<'a> {
@@ -77,7 +77,7 @@ impl Sealer {
         Sealer {
             instance: rand::random(),
             sent: [0; 2],
-            replay: ReplayGuard::new(REPLAY_SENDERS),
+            replay: ReplayGuard::new(REPLAY_WINDOWS),
         }
     }
 

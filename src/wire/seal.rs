@@ -419,7 +419,7 @@ impl Window {
 }
 
 /// Refuses packets already seen: a sliding window per (sender instance, transport), in a
-/// table of at most `capacity` senders that forgets the least recently heard one when full.
+/// table of at most `capacity` windows that forgets the least recently used one when full.
 /// Memory is fixed whatever arrives; only packets that opened (so came from a key holder)
 /// reach it.
 #[derive(Debug, Clone)]
@@ -432,8 +432,8 @@ pub struct ReplayGuard {
 }
 
 impl ReplayGuard {
-    /// A guard remembering at most `capacity` senders (at least 1). Each takes about 200
-    /// bytes per transport.
+    /// A guard holding at most `capacity` windows (at least 1), one per sender and transport,
+    /// about 200 bytes each.
     pub fn new(capacity: usize) -> ReplayGuard {
         ReplayGuard {
             windows: BTreeMap::new(),
@@ -443,12 +443,12 @@ impl ReplayGuard {
         }
     }
 
-    /// Senders remembered now.
+    /// Windows held now.
     pub fn len(&self) -> usize {
         self.windows.len()
     }
 
-    /// Whether no sender is remembered.
+    /// Whether no window is held.
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
     }
