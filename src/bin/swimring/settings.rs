@@ -144,6 +144,8 @@ pub struct Settings {
     pub leave_timeout: Duration,
     /// Cluster keys, the primary first; none runs in the clear.
     pub keys: Vec<Key>,
+    /// Where the keys came from, if from a file (its permissions are checked at start).
+    pub key_file: Option<PathBuf>,
     pub insecure_plaintext: bool,
 }
 
@@ -197,14 +199,19 @@ impl AgentArgs {
         let leave_timeout = Duration::try_from_secs_f64(leave_timeout)
             .map_err(|_| format!("invalid leave timeout {leave_timeout}: must be seconds >= 0"))?;
         // The flag, then SWIMRING_KEY_FILE (both through clap), then SWIMRING_KEY, then the file.
-        let keys = match (self.key_file, self.key_env, file.key_file) {
-            (Some(path), _, _) => read_key_file(&path)?,
-            (None, Some(env), _) => parse_key_env(&env)?,
-            (None, None, Some(path)) => read_key_file(&path)?,
-            (None, None, None) => Vec::new(),
+        let key_file = match (self.key_file, &self.key_env) {
+            (Some(path), _) => Some(path),
+            (None, Some(_)) => None,
+            (None, None) => file.key_file,
+        };
+        let keys = match (&key_file, self.key_env) {
+            (Some(path), _) => read_key_file(path)?,
+            (None, Some(env)) => parse_key_env(&env)?,
+            (None, None) => Vec::new(),
         };
         Ok(Settings {
             keys,
+            key_file,
             insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
             name: self.name.or(file.name),
             bind: self
