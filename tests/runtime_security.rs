@@ -354,7 +354,7 @@ async fn a_garbage_flood_leaves_membership_and_memory_steady() {
     let target = nodes[0].local_addr();
     let rss_before = rss_kib();
 
-    // Four kinds of junk, from many source ports: random bytes; a sealed header naming the
+    // Four kinds of junk datagrams, from many source ports: random bytes; a sealed header naming the
     // mesh's real key id with a forged body (the most expensive to refuse: a full AEAD
     // pass); packets sealed with another key; and well-formed plain rumours.
     let id = k.id().to_string();
@@ -399,9 +399,30 @@ async fn a_garbage_flood_leaves_membership_and_memory_steady() {
             );
         }
     }
-    // Most of the flood arrived and was refused (loopback may drop some under load).
+    // Stream payloads too: 64 connections, each one frame of 64 KiB naming the real key id.
+    const STREAMS: u64 = 64;
+    for _ in 0..STREAMS {
+        let mut frame = SEAL_MAGIC.to_vec();
+        frame.push(SEAL_VERSION);
+        frame.extend_from_slice(&id_bytes);
+        frame.extend((0..64 << 10).map(|_| rand::random::<u8>()));
+        let mut s = tokio::net::TcpStream::connect(target).await.unwrap();
+        s.write_all(&(frame.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        s.write_all(&frame).await.unwrap();
+        // The node hangs up without an answer once the frame failed to open.
+        let mut answer = Vec::new();
+        tokio::time::timeout(bound(&cfg, 3), s.read_to_end(&mut answer))
+            .await
+            .expect("the node closes the stream")
+            .unwrap();
+        assert!(answer.is_empty());
+    }
+    // Most of the datagrams arrived and were refused (loopback may drop some under load),
+    // and every stream was.
     wait_for("the flood is counted", bound(&cfg, 3), || {
-        nodes[0].stats().decrypt_failures >= PACKETS / 2
+        nodes[0].stats().decrypt_failures >= PACKETS / 2 + STREAMS
     })
     .await;
     let span = cfg.probe_interval * 3 * 2 + cfg.probe_timeout * 4;
