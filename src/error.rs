@@ -72,7 +72,7 @@ pub enum Error {
     /// it a key ([`MeshBuilder::keys`](crate::runtime::MeshBuilder::keys)), or allow plaintext
     /// explicitly ([`MeshBuilder::allow_plaintext`](crate::runtime::MeshBuilder::allow_plaintext)).
     #[error(
-        "refusing to run without encryption on {addr}, which is not a loopback address: give a key, or allow plaintext explicitly (--insecure-plaintext)"
+        "refusing to run without encryption on {addr}, which is not a loopback address: give a key, or allow plaintext explicitly (--insecure-plaintext, MeshBuilder::allow_plaintext)"
     )]
     Plaintext {
         /// The bound or advertised address that is not loopback.
