@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 use crate::proto::ConfigError;
-use crate::wire::DecodeError;
+use crate::wire::{DecodeError, KeyError};
 
 /// What went wrong when starting or operating a [`Mesh`](crate::runtime::Mesh).
 ///
@@ -67,6 +67,20 @@ pub enum Error {
     /// join again. Start a new [`Mesh`](crate::runtime::Mesh) instead.
     #[error("the node has left the mesh")]
     Left,
+    /// A node without keys was asked to bind or advertise an address beyond loopback, where
+    /// anyone on the network could read and forge its membership. Nothing was started. Give
+    /// it a key ([`MeshBuilder::keys`](crate::runtime::MeshBuilder::keys)), or allow plaintext
+    /// explicitly ([`MeshBuilder::allow_plaintext`](crate::runtime::MeshBuilder::allow_plaintext)).
+    #[error(
+        "refusing to run without encryption on {addr}, which is not a loopback address: give a key, or allow plaintext explicitly (--insecure-plaintext, MeshBuilder::allow_plaintext)"
+    )]
+    Plaintext {
+        /// The bound or advertised address that is not loopback.
+        addr: SocketAddr,
+    },
+    /// A key or a keyring change was refused; the keyring is unchanged.
+    #[error(transparent)]
+    Key(#[from] KeyError),
     /// The mesh has shut down (by [`Mesh::shutdown`](crate::runtime::Mesh::shutdown),
     /// [`Mesh::leave`](crate::runtime::Mesh::leave), or because its runtime stopped).
     #[error("the mesh has shut down")]

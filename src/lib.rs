@@ -5,7 +5,8 @@
 //!
 //! - [`proto`]: the SWIM + Lifeguard membership protocol as a sans-IO state machine. It does
 //!   no I/O, reads no clock and draws no OS randomness.
-//! - [`wire`]: the messages and the codec (the only module that knows bincode).
+//! - [`wire`]: the messages and the codec (the only module that knows bincode), and
+//!   [`wire::seal`], the authenticated-encryption envelope with its keyring and replay window.
 //! - [`ring`]: consistent hashing with virtual nodes, bounded loads, and the task table.
 //! - [`runtime`]: the tokio driver and the [`Mesh`] handle an application embeds.
 //! - [`control`]: the JSON-line control endpoint `swimring agent` serves to the CLI.

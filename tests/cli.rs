@@ -295,3 +295,150 @@ fn errors_are_one_line_and_non_zero() {
         "metadata of",
     );
 }
+
+#[test]
+fn a_plain_agent_beyond_loopback_refuses_to_start_unless_forced() {
+    // A free port on every interface: 0.0.0.0 is beyond loopback and needs no privileges.
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("0.0.0.0:{port}");
+    let control = "127.79.4.1:7373";
+    one_line_error(
+        &["agent", "--bind", &bind, "--control", control],
+        "--insecure-plaintext",
+    );
+    // Forced: it starts (advertising loopback so no route is needed) and serves.
+    let forced = Command::new(BIN)
+        .args(["agent", "--profile", "local", "--insecure-plaintext"])
+        .args(["--bind", &bind, "--control", control])
+        .args(["--advertise", &format!("127.0.0.1:{port}")])
+        .env_remove("SWIMRING_CONTROL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agents = Agents(vec![forced]);
+    wait_for("the forced agent serves", BOUND, || {
+        !states(control).is_empty()
+    });
+    let keys = json(&["keys", "list", "--json", "--control", control]).unwrap();
+    assert_eq!(keys["ids"], serde_json::json!([]), "it runs without keys");
+}
+
+fn key_id(base64: &str) -> String {
+    swimring::wire::Key::from_base64(base64)
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+fn ids(control: &str) -> Vec<String> {
+    let v = json(&["keys", "list", "--json", "--control", control]).unwrap();
+    serde_json::from_value(v["ids"].clone()).unwrap()
+}
+
+#[test]
+fn keys_rotate_on_running_agents_without_losing_a_member() {
+    let keygen = || {
+        let out = run(&["keygen"]);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (old, new) = (keygen(), keygen());
+    assert_ne!(old, new);
+    assert_eq!(key_id(&old).len(), 8, "keygen prints a 32-byte base64 key");
+    let dir = std::env::temp_dir().join(format!("swimring-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cluster.keys");
+    std::fs::write(&file, format!("# cluster key\n{old}\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    let ips = ["127.79.5.1", "127.79.5.2"];
+    let mut agents = Agents(vec![agent(ips[0], None, &["--key-file", file])]);
+    agents.0.push(agent(
+        ips[1],
+        Some("127.79.5.1:7946"),
+        &["--key-file", file],
+    ));
+    let controls: Vec<String> = ips.iter().map(|ip| format!("{ip}:7373")).collect();
+    let both_alive = || {
+        controls.iter().all(|c| {
+            let s = states(c);
+            s.len() == 2 && s.iter().all(|(_, st)| st == "alive")
+        })
+    };
+    wait_for("two keyed agents see each other", BOUND, both_alive);
+    assert!(controls.iter().all(|c| ids(c) == [key_id(&old)]));
+
+    // Install (one agent reads the key from stdin), use, remove: views hold at every step.
+    let mut install = Command::new(BIN)
+        .args(["keys", "install", "-", "--control", &controls[0]])
+        .env_remove("SWIMRING_CONTROL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    install
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(new.as_bytes())
+        .unwrap();
+    assert!(install.wait().unwrap().success());
+    assert!(
+        run(&["keys", "install", &new, "--control", &controls[1]])
+            .status
+            .success()
+    );
+    let step = |args: &[&str]| {
+        for c in &controls {
+            let mut a = args.to_vec();
+            a.extend(["--control", c.as_str()]);
+            let out = run(&a);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(both_alive(), "a member was lost after {args:?}");
+    };
+    step(&["keys", "list"]);
+    let new_id = key_id(&new);
+    let old_id = key_id(&old);
+    step(&["keys", "use", &new_id]);
+    assert!(
+        controls
+            .iter()
+            .all(|c| ids(c) == [new_id.clone(), old_id.clone()])
+    );
+    one_line_error(
+        &["keys", "remove", &new_id, "--control", &controls[0]],
+        "primary",
+    );
+    step(&["keys", "remove", &old_id]);
+    assert!(controls.iter().all(|c| ids(c) == [new_id.clone()]));
+    // Traffic on the new key alone opens everywhere: packets keep arriving, none fails.
+    let counter = |c: &str, name: &str| {
+        json(&["status", "--json", "--control", c]).unwrap()["counters"][name]
+            .as_u64()
+            .unwrap()
+    };
+    let before: Vec<u64> = controls.iter().map(|c| counter(c, "packets_in")).collect();
+    wait_for("packets arrive on the new key alone", BOUND, || {
+        controls
+            .iter()
+            .zip(&before)
+            .all(|(c, b)| counter(c, "packets_in") > b + 10)
+    });
+    assert!(controls.iter().all(|c| counter(c, "decrypt_failures") == 0));
+    assert!(both_alive());
+    one_line_error(
+        &["keys", "install", "bm90IGEga2V5", "--control", &controls[0]],
+        "invalid key",
+    );
+}

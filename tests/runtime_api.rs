@@ -162,12 +162,16 @@ async fn start_up_errors_say_what_is_wrong() {
 async fn an_unspecified_bind_advertises_the_route_to_the_seed() {
     init_tracing();
     let seed = start("route-seed", "127.0.0.1:0".parse().unwrap(), &[]).await;
-    let node = start(
-        "route-node",
-        "0.0.0.0:0".parse().unwrap(),
-        &[seed.local_addr()],
-    )
-    .await;
+    // Bound beyond loopback without a key: plaintext must be allowed explicitly.
+    let node = Mesh::builder()
+        .name("route-node")
+        .bind("0.0.0.0:0".parse().unwrap())
+        .preset(Preset::Local)
+        .seeds([seed.local_addr().to_string()])
+        .allow_plaintext(true)
+        .start()
+        .await
+        .unwrap();
     let adv = node.advertise_addr();
     assert_eq!(adv.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
     assert_eq!(adv.port(), node.local_addr().port());

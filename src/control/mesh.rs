@@ -7,9 +7,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::{Handler, MemberInfo, Request, Response, StatusInfo};
+use crate::error::Error;
 use crate::proto::Member;
 use crate::runtime::Mesh;
 use crate::wire::codec::decode_tags;
+use crate::wire::{Key, KeyId};
 
 /// Most owners one `owner` request may list.
 const MAX_REPLICAS: usize = 1000;
@@ -79,6 +81,8 @@ fn status(mesh: &Mesh) -> StatusInfo {
         ("stream_failures", st.stream_failures),
         ("streams_accepted", st.streams_accepted),
         ("streams_refused", st.streams_refused),
+        ("decrypt_failures", st.decrypt_failures),
+        ("replays_dropped", st.replays_dropped),
     ];
     StatusInfo {
         member: member_info(&mesh.local()),
@@ -86,6 +90,18 @@ fn status(mesh: &Mesh) -> StatusInfo {
         ring_checksum: format!("{:016x}", mesh.ring_checksum()),
         members_by_state: by_state,
         counters: counters.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+/// The key list after a key request, or why it was refused.
+fn keys_after(mesh: &Mesh, done: Result<(), Error>) -> Response {
+    match done {
+        Ok(()) => Response::Keys {
+            ids: mesh.keys().iter().map(KeyId::to_string).collect(),
+        },
+        Err(e) => Response::Error {
+            message: e.to_string(),
+        },
     }
 }
 
@@ -112,6 +128,27 @@ impl Handler for MeshHandler {
                     message: e.to_string(),
                 },
             },
+            Request::ListKeys => keys_after(&self.mesh, Ok(())),
+            Request::InstallKey { key } => {
+                let done = Key::from_base64(&key)
+                    .map_err(Error::from)
+                    .and_then(|k| self.mesh.install_key(k));
+                keys_after(&self.mesh, done)
+            }
+            Request::UseKey { id } => {
+                let done = id
+                    .parse::<KeyId>()
+                    .map_err(Error::from)
+                    .and_then(|id| self.mesh.use_key(id));
+                keys_after(&self.mesh, done)
+            }
+            Request::RemoveKey { id } => {
+                let done = id
+                    .parse::<KeyId>()
+                    .map_err(Error::from)
+                    .and_then(|id| self.mesh.remove_key(id));
+                keys_after(&self.mesh, done)
+            }
         }
     }
 }

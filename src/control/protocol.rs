@@ -24,6 +24,23 @@ pub enum Request {
     Tasks,
     /// Leave the mesh gracefully and stop.
     Leave,
+    /// The ids of the agent's keys (never the keys).
+    ListKeys,
+    /// Install a key that opens packets; it does not seal until [`Request::UseKey`].
+    InstallKey {
+        /// The key, standard base64 of 32 bytes.
+        key: String,
+    },
+    /// Make an installed key the primary, the one that seals what the agent sends.
+    UseKey {
+        /// The key's id, 8 hex digits as [`Response::Keys`] lists them.
+        id: String,
+    },
+    /// Remove an installed key that is not the primary.
+    RemoveKey {
+        /// The key's id.
+        id: String,
+    },
 }
 
 /// One member as the CLI shows it.
@@ -85,6 +102,11 @@ pub enum Response {
     },
     /// Answer to [`Request::Leave`]: the agent has left and is stopping.
     Left,
+    /// Answer to the key requests: the keys installed once the request was served.
+    Keys {
+        /// Key ids, the primary first; empty if the agent runs without encryption.
+        ids: Vec<String>,
+    },
     /// The request could not be served.
     Error {
         /// Why.

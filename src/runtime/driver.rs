@@ -16,11 +16,13 @@ use super::clock::now;
 use super::events::TaskChange;
 use super::net;
 use super::placement::Placer;
+use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
 use crate::proto::{Channel, Event, Member, Stats, Swim, Transmit};
 use crate::ring::{Reassignment, Ring};
-use crate::wire::codec::{decode_tags, encode_tags};
+use crate::wire::codec::{Transport, decode_tags, encode_tags};
+use crate::wire::seal::{Keyring, Origin, SEAL_OVERHEAD};
 
 /// Largest datagram a socket can deliver.
 const RECV_BUFFER: usize = 65_536;
@@ -68,11 +70,13 @@ enum Inbound {
     /// A peer's request; the loop answers with the reply to write back, if any.
     Request {
         bytes: Bytes,
+        origin: Option<Origin>,
         reply: oneshot::Sender<Option<Bytes>>,
     },
     /// The reply to a request this node sent; `answered` learns whether the core took it.
     Reply {
         bytes: Bytes,
+        origin: Option<Origin>,
         answered: Option<oneshot::Sender<bool>>,
     },
 }
@@ -85,6 +89,8 @@ pub(crate) struct Counters {
     pub stream_failures: AtomicU64,
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
+    pub decrypt_failures: AtomicU64,
+    pub replays_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -119,10 +125,14 @@ pub(crate) struct Shared {
     pub events: broadcast::WeakSender<Event>,
     pub tasks: broadcast::WeakSender<TaskChange>,
     pub counters: Counters,
+    /// The keys, replaced whole on every change so readers hold a consistent ring.
+    keys: RwLock<Arc<Keyring>>,
+    /// The cluster label sealed packets are bound to.
+    label: String,
 }
 
 impl Shared {
-    pub(crate) fn new(swim: &Swim, out: &Outputs) -> Shared {
+    pub(crate) fn new(swim: &Swim, out: &Outputs, keys: Keyring) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
                 members: swim.members().cloned().collect(),
@@ -135,7 +145,37 @@ impl Shared {
             events: out.events.downgrade(),
             tasks: out.tasks.downgrade(),
             counters: Counters::default(),
+            keys: RwLock::new(Arc::new(keys)),
+            label: swim.config().label.clone(),
         }
+    }
+
+    /// The keyring in force now.
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
+        Arc::clone(&self.keys.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Applies `edit` to a copy of the keyring and installs the copy if the edit succeeded.
+    pub(crate) fn edit_keys<E>(
+        &self,
+        edit: impl FnOnce(&mut Keyring) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut guard = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let mut ring = Keyring::clone(&guard);
+        edit(&mut ring)?;
+        *guard = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Opens bytes that arrived; a failure is counted and logged (with the key id only), and
+    /// the packet is dropped.
+    fn open<'a>(&self, transport: Transport, bytes: &'a [u8]) -> Option<secure::Unsealed<'a>> {
+        secure::open(&self.keyring(), &self.label, transport, bytes)
+            .inspect_err(|e| {
+                Counters::bump(&self.counters.decrypt_failures);
+                tracing::debug!(?transport, error = %e, "packet did not open");
+            })
+            .ok()
     }
 
     /// Reads the snapshot; a poisoned lock still holds a consistent snapshot (it is only
@@ -154,6 +194,8 @@ impl Shared {
             stream_failures: c.stream_failures.load(Ordering::Relaxed),
             streams_accepted: c.streams_accepted.load(Ordering::Relaxed),
             streams_refused: c.streams_refused.load(Ordering::Relaxed),
+            decrypt_failures: c.decrypt_failures.load(Ordering::Relaxed),
+            replays_dropped: c.replays_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -182,6 +224,7 @@ pub(crate) struct Driver {
     /// When the snapshot is next rebuilt even if no event said so (the core forgets old dead
     /// members and bumps incarnations silently).
     next_refresh: Instant,
+    sealer: Sealer,
 }
 
 impl Driver {
@@ -196,7 +239,7 @@ impl Driver {
     ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let mut tasks = JoinSet::new();
-        let max = swim.config().max_stream;
+        let max = swim.config().max_stream + SEAL_OVERHEAD;
         tasks.spawn(
             accept_loop(
                 sockets.tcp,
@@ -224,6 +267,7 @@ impl Driver {
             leave_waiters: Vec::new(),
             stream_timeout,
             dirty: true,
+            sealer: Sealer::new(),
         }
     }
 
@@ -247,11 +291,7 @@ impl Driver {
             sleep.as_mut().reset(deadline.into());
             tokio::select! {
                 r = self.udp.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => {
-                        if let Err(e) = self.swim.handle_datagram(now(), from, &buf[..n]) {
-                            tracing::debug!(%from, error = %e, "datagram refused");
-                        }
-                    }
+                    Ok((n, from)) => self.datagram(from, &buf[..n]),
                     Err(e) => {
                         Counters::bump(&self.shared.counters.recv_errors);
                         tracing::debug!(error = %e, "UDP receive failed");
@@ -350,16 +390,60 @@ impl Driver {
         Ok(())
     }
 
+    /// Opens a datagram, refuses a replay, and hands the rest to the core.
+    fn datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let Some(u) = self.shared.open(Transport::Datagram, bytes) else {
+            return;
+        };
+        if !self.admit(Transport::Datagram, u.origin) {
+            return;
+        }
+        if let Err(e) = self.swim.handle_datagram(now(), from, &u.packet) {
+            tracing::debug!(%from, error = %e, "datagram refused");
+        }
+    }
+
+    /// Whether an opened packet is new; a replay is counted.
+    fn admit(&mut self, transport: Transport, origin: Option<Origin>) -> bool {
+        let new = self.sealer.admit(transport, origin);
+        if !new {
+            Counters::bump(&self.shared.counters.replays_dropped);
+            tracing::debug!(?transport, "replayed packet dropped");
+        }
+        new
+    }
+
+    fn seal(&mut self, transport: Transport, payload: Bytes) -> Bytes {
+        let ring = self.shared.keyring();
+        self.sealer
+            .seal(&ring, &self.shared.label, transport, payload)
+    }
+
     fn inbound(&mut self, inbound: Inbound) {
         match inbound {
-            Inbound::Request { bytes, reply } => {
+            Inbound::Request {
+                bytes,
+                origin,
+                reply,
+            } => {
+                if !self.admit(Transport::Stream, origin) {
+                    return;
+                }
                 let r = self.swim.handle_stream(now(), &bytes);
                 if let Err(e) = &r {
                     tracing::debug!(error = %e, "stream request refused");
                 }
-                let _ = reply.send(r.ok().flatten());
+                let sealed = r.ok().flatten().map(|b| self.seal(Transport::Stream, b));
+                let _ = reply.send(sealed);
             }
-            Inbound::Reply { bytes, answered } => {
+            Inbound::Reply {
+                bytes,
+                origin,
+                answered,
+            } => {
+                if !self.admit(Transport::Stream, origin) {
+                    return;
+                }
                 let r = self.swim.handle_stream(now(), &bytes);
                 if let Err(e) = &r {
                     tracing::debug!(error = %e, "stream reply refused");
@@ -376,7 +460,7 @@ impl Driver {
     fn drain(&mut self, mut join: Option<(&[SocketAddr], &mut Vec<oneshot::Receiver<bool>>)>) {
         while let Some(t) = self.swim.poll_transmit() {
             match t.channel {
-                Channel::Datagram => self.send_datagram(&t),
+                Channel::Datagram => self.send_datagram(t),
                 Channel::Stream => {
                     let answered = match &mut join {
                         Some((addrs, pending)) if addrs.contains(&t.to) => {
@@ -478,8 +562,9 @@ impl Driver {
         }
     }
 
-    fn send_datagram(&mut self, t: &Transmit) {
-        match self.udp.try_send_to(&t.payload, t.to) {
+    fn send_datagram(&mut self, t: Transmit) {
+        let payload = self.seal(Transport::Datagram, t.payload);
+        match self.udp.try_send_to(&payload, t.to) {
             Ok(_) => {}
             Err(e) => {
                 // A full send buffer drops the datagram, as the network might: the protocol
@@ -493,12 +578,24 @@ impl Driver {
     fn spawn_exchange(&mut self, t: Transmit, answered: Option<oneshot::Sender<bool>>) {
         let inbound = self.inbound_tx.clone();
         let shared = Arc::clone(&self.shared);
-        let max = self.swim.config().max_stream;
+        let max = self.swim.config().max_stream + SEAL_OVERHEAD;
         let limit = self.stream_timeout;
+        let to = t.to;
+        let payload = self.seal(Transport::Stream, t.payload);
         let task = async move {
-            match net::exchange(t.to, &t.payload, max, limit).await {
+            match net::exchange(to, &payload, max, limit).await {
                 Ok(Some(bytes)) => {
-                    let _ = inbound.send(Inbound::Reply { bytes, answered }).await;
+                    // A reply that does not open counts as no answer.
+                    let Some(u) = shared.open(Transport::Stream, &bytes) else {
+                        return;
+                    };
+                    let (bytes, origin) = u.into_owned(&bytes);
+                    let reply = Inbound::Reply {
+                        bytes,
+                        origin,
+                        answered,
+                    };
+                    let _ = inbound.send(reply).await;
                 }
                 // The peer had nothing to say (a push without pull); it did answer.
                 Ok(None) => {
@@ -508,7 +605,7 @@ impl Driver {
                 }
                 Err(e) => {
                     Counters::bump(&shared.counters.stream_failures);
-                    tracing::debug!(to = %t.to, error = %e, "stream exchange failed");
+                    tracing::debug!(%to, error = %e, "stream exchange failed");
                 }
             }
         };
@@ -551,7 +648,7 @@ async fn accept_loop(
         let shared = Arc::clone(&shared);
         conns.spawn(
             async move {
-                if let Err(e) = serve(stream, inbound, max, limit).await {
+                if let Err(e) = serve(stream, inbound, &shared, max, limit).await {
                     Counters::bump(&shared.counters.stream_failures);
                     tracing::debug!(%peer, error = %e, "inbound stream failed");
                 }
@@ -566,6 +663,7 @@ async fn accept_loop(
 async fn serve(
     mut stream: TcpStream,
     inbound: mpsc::Sender<Inbound>,
+    shared: &Shared,
     max: usize,
     limit: Duration,
 ) -> std::io::Result<()> {
@@ -577,12 +675,17 @@ async fn serve(
     let Some(bytes) = request else {
         return Ok(());
     };
+    let Some(u) = shared.open(Transport::Stream, &bytes) else {
+        return Ok(()); // counted as a decrypt failure; the peer gets no answer
+    };
+    let (bytes, origin) = u.into_owned(&bytes);
     let (tx, rx) = oneshot::channel();
-    if inbound
-        .send(Inbound::Request { bytes, reply: tx })
-        .await
-        .is_err()
-    {
+    let request = Inbound::Request {
+        bytes,
+        origin,
+        reply: tx,
+    };
+    if inbound.send(request).await.is_err() {
         return Ok(()); // the loop has stopped
     }
     if let Ok(Some(reply)) = rx.await {

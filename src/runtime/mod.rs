@@ -38,6 +38,7 @@ mod driver;
 mod events;
 mod net;
 mod placement;
+mod secure;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -54,8 +55,9 @@ pub use placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
 
 use crate::error::Error;
 use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
-use crate::wire::MAX_NAME_LEN;
 use crate::wire::codec::encode_tags;
+use crate::wire::seal::SEAL_OVERHEAD;
+use crate::wire::{Key, KeyId, Keyring, MAX_NAME_LEN};
 use driver::{Command, Driver, Outputs, Shared};
 use placement::Placer;
 
@@ -88,6 +90,13 @@ pub struct MeshStats {
     pub streams_accepted: u64,
     /// Inbound TCP connections closed unserved because too many were open.
     pub streams_refused: u64,
+    /// Datagrams and stream payloads that did not open: garbage, a key this node does not
+    /// hold, another cluster, tampering, or a sealed packet reaching a node without keys (or
+    /// a plain one reaching a node with keys). They were dropped before the core saw them.
+    pub decrypt_failures: u64,
+    /// Packets that opened but had been seen before (a replay), or were too far behind their
+    /// sender's newest to tell: dropped.
+    pub replays_dropped: u64,
 }
 
 /// Configures and starts a [`Mesh`]. Made by [`Mesh::builder`].
@@ -105,6 +114,8 @@ pub struct MeshBuilder {
     event_capacity: usize,
     placement: PlacementConfig,
     tasks: Vec<String>,
+    keys: Vec<Key>,
+    allow_plaintext: bool,
 }
 
 impl Default for MeshBuilder {
@@ -121,6 +132,8 @@ impl Default for MeshBuilder {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             placement: PlacementConfig::default(),
             tasks: Vec::new(),
+            keys: Vec::new(),
+            allow_plaintext: false,
         }
     }
 }
@@ -233,6 +246,23 @@ impl MeshBuilder {
         self
     }
 
+    /// Cluster keys: the first (primary) seals every datagram and stream payload this node
+    /// sends (XChaCha20-Poly1305, bound to the cluster label); each of them opens what
+    /// arrives. Every member must hold the key its peers seal with. Rotate later with
+    /// [`Mesh::install_key`], [`Mesh::use_key`] and [`Mesh::remove_key`]. Default: none.
+    pub fn keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.keys = keys.into_iter().collect();
+        self
+    }
+
+    /// Allows a node without keys to bind or advertise an address beyond loopback, sending
+    /// membership in the clear to anyone on the network (logged as a warning). Without it,
+    /// such a node refuses to start with [`Error::Plaintext`]. Default: false.
+    pub fn allow_plaintext(mut self, allow: bool) -> Self {
+        self.allow_plaintext = allow;
+        self
+    }
+
     /// Binds the sockets, starts the run loop and joins the seeds.
     ///
     /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
@@ -288,6 +318,20 @@ impl MeshBuilder {
             field: "placement.vnodes_per_member",
             reason: e.to_string(),
         })?;
+        let keyring = Keyring::new(self.keys)?;
+        // The core packs datagrams into what is left once the envelope is added.
+        let mut core_config = config.clone();
+        if !keyring.is_empty() {
+            let least = 512 + SEAL_OVERHEAD;
+            if config.max_datagram < least {
+                return Err(Error::Config {
+                    field: "max_datagram",
+                    reason: format!("must be at least {least} with encryption"),
+                });
+            }
+            core_config.max_datagram -= SEAL_OVERHEAD;
+        }
+        check_plaintext(self.allow_plaintext, &keyring, self.bind)?;
         let name = self.name.unwrap_or_else(default_name);
 
         let bound = net::bind(self.bind)?;
@@ -309,6 +353,9 @@ impl MeshBuilder {
             }
             None => bound.addr,
         };
+        if advertise != bound.addr {
+            check_plaintext(self.allow_plaintext, &keyring, advertise)?;
+        }
         let span = tracing::info_span!("mesh", node = %name);
         let id = Identity {
             name,
@@ -316,12 +363,15 @@ impl MeshBuilder {
             run: clock::unix_millis(),
             meta: self.meta,
         };
-        let swim = Swim::new(config.clone(), id, rand::random(), clock::now())?;
+        let swim = Swim::new(core_config, id, rand::random(), clock::now())?;
         let out = Outputs {
             events: tokio::sync::broadcast::channel(self.event_capacity).0,
             tasks: tokio::sync::broadcast::channel(self.event_capacity).0,
         };
-        let shared = Arc::new(Shared::new(&swim, &out));
+        if let Some(k) = keyring.primary() {
+            tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
+        }
+        let shared = Arc::new(Shared::new(&swim, &out, keyring));
         let subscriptions = (
             Events::new(Some(out.events.clone())),
             TaskChanges::new(Some(out.tasks.clone())),
@@ -435,9 +485,44 @@ impl Mesh {
         self.inner.advertise
     }
 
-    /// The configuration in force.
+    /// The configuration in force, as given (with keys, the core packs datagrams into
+    /// `max_datagram` less the encryption envelope, so sealed datagrams stay within it).
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Ids of the installed keys, the primary (the one that seals) first. Empty on a node
+    /// without encryption. Key bytes are never shown.
+    pub fn keys(&self) -> Vec<KeyId> {
+        self.inner.shared.keyring().ids()
+    }
+
+    /// Installs a key that opens packets, without using it to seal yet: step one of a
+    /// rotation, done on every node before any node uses the key. Installing a key already
+    /// held does nothing. A node started without keys refuses ([`KeyError::Plaintext`]).
+    ///
+    /// [`KeyError::Plaintext`]: crate::wire::KeyError::Plaintext
+    pub fn install_key(&self, key: Key) -> Result<(), Error> {
+        let id = key.id();
+        self.inner.shared.edit_keys(|r| r.install(key))?;
+        tracing::info!(node = %self.inner.name, key = %id, "key installed");
+        Ok(())
+    }
+
+    /// Makes an installed key the primary: everything this node sends from now on is sealed
+    /// with it. Step two of a rotation, once every node has installed it.
+    pub fn use_key(&self, id: KeyId) -> Result<(), Error> {
+        self.inner.shared.edit_keys(|r| r.use_key(id))?;
+        tracing::info!(node = %self.inner.name, key = %id, "key is now primary");
+        Ok(())
+    }
+
+    /// Removes a key: packets sealed with it no longer open here. Step three of a rotation,
+    /// once no node seals with it. The primary key cannot be removed.
+    pub fn remove_key(&self, id: KeyId) -> Result<(), Error> {
+        self.inner.shared.edit_keys(|r| r.remove(id))?;
+        tracing::info!(node = %self.inner.name, key = %id, "key removed");
+        Ok(())
     }
 
     /// Every member this node knows, itself included, in name order. Dead and left members
@@ -673,6 +758,18 @@ pub(crate) async fn resolve(seeds: &[String]) -> (Vec<SocketAddr>, Vec<Error>) {
         }
     }
     (addrs, errors)
+}
+
+/// Refuses a node without keys reachable beyond this host, unless plaintext is allowed.
+fn check_plaintext(allow: bool, keyring: &Keyring, addr: SocketAddr) -> Result<(), Error> {
+    if !keyring.is_empty() || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if !allow {
+        return Err(Error::Plaintext { addr });
+    }
+    tracing::warn!(%addr, "no cluster key: membership travels unencrypted and unauthenticated beyond this host");
+    Ok(())
 }
 
 fn default_name() -> String {

@@ -1,7 +1,8 @@
 //! What travels between peers: message types, the codec, framing and size limits.
 //!
 //! Every byte that leaves or enters a node goes through [`codec`]; nothing else in the crate
-//! touches bincode. A datagram or stream payload is an *envelope*: a header (magic, protocol
+//! touches bincode. [`seal`] wraps a packet in authenticated encryption when the
+//! cluster has keys. A datagram or stream payload is an *envelope*: a header (magic, protocol
 //! version, cluster label) followed by *frames*, each a tag and a length-prefixed body. A
 //! receiver skips frames whose tag it does not know and ignores bytes after the fields it
 //! knows at the end of a body, so later versions can add message kinds and fields without
@@ -10,6 +11,7 @@
 pub mod codec;
 mod error;
 mod message;
+pub mod seal;
 
 pub use codec::{Envelope, Limits};
 pub use error::DecodeError;
@@ -17,6 +19,7 @@ pub use message::{
     Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
     Update,
 };
+pub use seal::{Key, KeyError, KeyId, Keyring};
 
 /// Longest member name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;

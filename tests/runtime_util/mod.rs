@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use swimring::proto::suspicion_min_timeout;
-use swimring::{Config, Mesh, Preset, State};
+use swimring::{Config, Mesh, MeshBuilder, Preset, State};
 
 /// Logs to the test's captured output; `RUST_LOG=swimring=debug` for more.
 pub fn init_tracing() {
@@ -47,16 +47,30 @@ pub async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> boo
     }
 }
 
-/// A node with fast timings on `addr`, joining through `seeds`.
-pub async fn start(name: &str, addr: SocketAddr, seeds: &[SocketAddr]) -> Mesh {
+/// A builder for a node with fast timings on `addr`, joining through `seeds`.
+pub fn builder(name: &str, addr: SocketAddr, seeds: &[SocketAddr]) -> MeshBuilder {
     Mesh::builder()
         .name(name)
         .bind(addr)
         .preset(Preset::Local)
         .seeds(seeds.iter().map(|s| s.to_string()))
+}
+
+/// A node with fast timings on `addr`, joining through `seeds`.
+pub async fn start(name: &str, addr: SocketAddr, seeds: &[SocketAddr]) -> Mesh {
+    builder(name, addr, seeds)
         .start()
         .await
         .expect("mesh starts")
+}
+
+/// Polls `cond` every 10 ms for `span`; panics naming `what` the first time it fails.
+pub async fn hold_for(what: &str, span: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + span;
+    while tokio::time::Instant::now() < deadline {
+        assert!(cond(), "stopped holding: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Whether `observer` holds `name` in `state`.

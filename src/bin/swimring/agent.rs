@@ -82,9 +82,22 @@ fn emit(v: &serde_json::Value) {
     let _ = out.flush();
 }
 
+/// A key file others can read hands them the mesh: say so (the agent still starts).
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(file = %path.display(), "the key file is readable by other users: chmod 600 it");
+    }
+}
+
 pub async fn run(args: AgentArgs) -> Result<(), String> {
     let s = args.resolve()?;
     init_logging("swimring=info");
+    if let Some(path) = &s.key_file {
+        warn_if_readable_by_others(path);
+    }
     let control = TcpListener::bind(s.control)
         .await
         .map_err(|e| format!("cannot bind the control endpoint {}: {e}", s.control))?;
@@ -97,7 +110,9 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         .tags(&s.tags)
         .preset(s.preset)
         .label(s.cluster.clone())
-        .tasks(s.tasks.clone());
+        .tasks(s.tasks.clone())
+        .keys(s.keys.clone())
+        .allow_plaintext(s.insecure_plaintext);
     if let Some(name) = &s.name {
         builder = builder.name(name.clone());
     }

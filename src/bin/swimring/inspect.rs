@@ -20,7 +20,7 @@ pub struct Target {
     control: String,
     /// Print the answer as one JSON object.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// `swimring members`.
@@ -42,7 +42,12 @@ pub struct OwnerArgs {
     target: Target,
 }
 
-async fn ask(t: &Target, req: Request, timeout: Duration) -> Result<Response, String> {
+/// Sends a request to the agent and waits the usual time for its answer.
+pub async fn ask(t: &Target, req: Request) -> Result<Response, String> {
+    ask_within(t, req, TIMEOUT).await
+}
+
+async fn ask_within(t: &Target, req: Request, timeout: Duration) -> Result<Response, String> {
     match control::call(&t.control, &req, timeout).await {
         Ok(Response::Error { message }) => Err(format!("the agent refused: {message}")),
         Ok(resp) => Ok(resp),
@@ -50,13 +55,13 @@ async fn ask(t: &Target, req: Request, timeout: Duration) -> Result<Response, St
     }
 }
 
-fn print_json(resp: &Response) -> Result<(), String> {
+pub fn print_json(resp: &Response) -> Result<(), String> {
     let line = serde_json::to_string(resp).map_err(|e| e.to_string())?;
     println!("{line}");
     Ok(())
 }
 
-fn unexpected(resp: &Response) -> String {
+pub fn unexpected(resp: &Response) -> String {
     format!("unexpected answer from the agent: {resp:?}")
 }
 
@@ -101,7 +106,7 @@ pub fn members_table(members: &[MemberInfo]) -> String {
 }
 
 pub async fn members(args: MembersArgs) -> Result<(), String> {
-    let resp = ask(&args.target, Request::Members, TIMEOUT).await?;
+    let resp = ask(&args.target, Request::Members).await?;
     if args.target.json {
         return print_json(&resp);
     }
@@ -117,7 +122,7 @@ pub async fn owner(args: OwnerArgs) -> Result<(), String> {
         key: args.key,
         replicas: args.replicas.into(),
     };
-    let resp = ask(&args.target, req, TIMEOUT).await?;
+    let resp = ask(&args.target, req).await?;
     if args.target.json {
         return print_json(&resp);
     }
@@ -132,7 +137,7 @@ pub async fn owner(args: OwnerArgs) -> Result<(), String> {
 }
 
 pub async fn status(t: Target) -> Result<(), String> {
-    let resp = ask(&t, Request::Status, TIMEOUT).await?;
+    let resp = ask(&t, Request::Status).await?;
     if t.json {
         return print_json(&resp);
     }
@@ -160,7 +165,7 @@ pub async fn status(t: Target) -> Result<(), String> {
 }
 
 pub async fn tasks(t: Target) -> Result<(), String> {
-    let resp = ask(&t, Request::Tasks, TIMEOUT).await?;
+    let resp = ask(&t, Request::Tasks).await?;
     if t.json {
         return print_json(&resp);
     }
@@ -174,7 +179,7 @@ pub async fn tasks(t: Target) -> Result<(), String> {
 }
 
 pub async fn leave(t: Target) -> Result<(), String> {
-    let resp = ask(&t, Request::Leave, LEAVE_TIMEOUT).await?;
+    let resp = ask_within(&t, Request::Leave, LEAVE_TIMEOUT).await?;
     if t.json {
         return print_json(&resp);
     }

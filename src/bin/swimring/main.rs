@@ -6,6 +6,7 @@
 mod agent;
 mod demo;
 mod inspect;
+mod keys;
 mod settings;
 
 use std::process::ExitCode;
@@ -42,6 +43,11 @@ enum Command {
     Tasks(inspect::Target),
     /// Ask an agent to leave the mesh gracefully and stop.
     Leave(inspect::Target),
+    /// List, install, use or remove a running agent's cluster keys (rotation without
+    /// downtime).
+    Keys(keys::KeysArgs),
+    /// Print a new random cluster key (base64), for a key file or SWIMRING_KEY.
+    Keygen,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +81,8 @@ fn main() -> ExitCode {
             Command::Status(t) => inspect::status(t).await,
             Command::Tasks(t) => inspect::tasks(t).await,
             Command::Leave(t) => inspect::leave(t).await,
+            Command::Keys(args) => keys::keys(args).await,
+            Command::Keygen => keys::keygen(),
         }
     });
     match result {

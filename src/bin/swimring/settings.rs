@@ -9,8 +9,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use swimring::Preset;
+use swimring::wire::Key;
 
 use crate::DEFAULT_CONTROL;
+use crate::keys::{parse_key_env, read_key_file};
 
 /// How events are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -90,9 +92,20 @@ pub struct AgentArgs {
     /// Seconds to spend telling others on SIGINT/SIGTERM before exiting [default: 5].
     #[arg(long, env = "SWIMRING_LEAVE_TIMEOUT")]
     leave_timeout: Option<f64>,
+    /// A file of cluster keys, one base64 key per line, the first sealing what this agent
+    /// sends (see `swimring keygen`). Instead, SWIMRING_KEY may hold comma-separated keys.
+    #[arg(long, env = "SWIMRING_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Run without a key on an address beyond loopback: membership travels in the clear,
+    /// and anyone who can reach the port can join or forge it.
+    #[arg(long, env = "SWIMRING_INSECURE_PLAINTEXT")]
+    insecure_plaintext: bool,
     /// A TOML file with any of the settings above (flags and environment win over it).
     #[arg(long, env = "SWIMRING_CONFIG")]
     config: Option<PathBuf>,
+    /// SWIMRING_KEY, read here rather than as a flag so keys stay off command lines.
+    #[arg(skip = std::env::var("SWIMRING_KEY").ok().filter(|v| !v.trim().is_empty()))]
+    key_env: Option<String>,
 }
 
 /// The config file: the same settings, spelled in snake_case.
@@ -111,6 +124,8 @@ struct FileSettings {
     tasks_file: Option<PathBuf>,
     events: Option<EventFormat>,
     leave_timeout: Option<f64>,
+    key_file: Option<PathBuf>,
+    insecure_plaintext: Option<bool>,
 }
 
 /// Everything the agent runs with, resolved.
@@ -127,6 +142,11 @@ pub struct Settings {
     pub tasks: Vec<String>,
     pub events: EventFormat,
     pub leave_timeout: Duration,
+    /// Cluster keys, the primary first; none runs in the clear.
+    pub keys: Vec<Key>,
+    /// Where the keys came from, if from a file (its permissions are checked at start).
+    pub key_file: Option<PathBuf>,
+    pub insecure_plaintext: bool,
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -178,7 +198,21 @@ impl AgentArgs {
         let leave_timeout = self.leave_timeout.or(file.leave_timeout).unwrap_or(5.0);
         let leave_timeout = Duration::try_from_secs_f64(leave_timeout)
             .map_err(|_| format!("invalid leave timeout {leave_timeout}: must be seconds >= 0"))?;
+        // The flag, then SWIMRING_KEY_FILE (both through clap), then SWIMRING_KEY, then the file.
+        let key_file = match (self.key_file, &self.key_env) {
+            (Some(path), _) => Some(path),
+            (None, Some(_)) => None,
+            (None, None) => file.key_file,
+        };
+        let keys = match (&key_file, self.key_env) {
+            (Some(path), _) => read_key_file(path)?,
+            (None, Some(env)) => parse_key_env(&env)?,
+            (None, None) => Vec::new(),
+        };
         Ok(Settings {
+            keys,
+            key_file,
+            insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
             name: self.name.or(file.name),
             bind: self
                 .bind
@@ -231,6 +265,48 @@ mod tests {
         assert_eq!(s.tags["role"], "worker");
         assert_eq!(s.control, DEFAULT_CONTROL.parse().unwrap());
         assert_eq!(s.bind, "0.0.0.0:7946".parse().unwrap());
+    }
+
+    #[test]
+    fn keys_come_from_the_flag_then_the_environment_then_the_file() {
+        let (a, b) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
+        let file_a = write("a.keys", &format!("{}\n", a.to_base64()));
+        let config = write(
+            "k.toml",
+            &format!(
+                "key_file = {:?}\ninsecure_plaintext = true\n",
+                file_a.display().to_string()
+            ),
+        );
+        let from_file = AgentArgs {
+            config: Some(config.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(from_file.keys.first(), Some(&a));
+        assert_eq!(from_file.keys.len(), 1);
+        assert!(from_file.insecure_plaintext);
+        let from_env = AgentArgs {
+            config: Some(config.clone()),
+            key_env: Some(b.to_base64()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(from_env.keys.first(), Some(&b));
+        assert_eq!(from_env.keys.len(), 1);
+        let from_flag = AgentArgs {
+            config: Some(config),
+            key_env: Some(b.to_base64()),
+            key_file: Some(file_a),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(from_flag.keys, [a]);
+        let none = AgentArgs::default().resolve().unwrap();
+        assert!(none.keys.is_empty() && !none.insecure_plaintext);
     }
 
     #[test]
