@@ -140,7 +140,9 @@ class Agent:
         addr = f"{ip}:{PORT}"
         self.log = open(os.path.join(logdir, f"{system}-{len(net.hosts)}-{self.name}.log"), "w")
         if system == "swimring":
-            cmd = [bin_, "agent", "--name", self.name, "--bind", addr, "--profile", "lan", "--events", "json"]
+            # serf runs unencrypted by default, so swimring does too: like for like on the wire.
+            cmd = [bin_, "agent", "--name", self.name, "--bind", addr, "--profile", "lan",
+                   "--events", "json", "--insecure-plaintext"]
             for s in seeds:
                 cmd += ["--seed", s]
             stderr = self.log

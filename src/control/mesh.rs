@@ -130,7 +130,7 @@ impl Handler for MeshHandler {
             },
             Request::ListKeys => keys_after(&self.mesh, Ok(())),
             Request::InstallKey { key } => {
-                let done = Key::from_base64(&key)
+                let done = Key::from_base64(&key.0)
                     .map_err(Error::from)
                     .and_then(|k| self.mesh.install_key(k));
                 keys_after(&self.mesh, done)

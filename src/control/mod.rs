@@ -12,7 +12,7 @@ mod server;
 
 pub use client::call;
 pub use mesh::{MeshHandler, member_info};
-pub use protocol::{MemberInfo, Request, Response, StatusInfo};
+pub use protocol::{MemberInfo, Request, Response, SecretString, StatusInfo};
 pub use server::{Handler, serve};
 
 use thiserror::Error;

@@ -4,6 +4,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// A secret carried in a request: serialised as the plain string, but never shown by `Debug`,
+/// so logging a request cannot leak a key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// What the CLI asks an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -29,7 +41,7 @@ pub enum Request {
     /// Install a key that opens packets; it does not seal until [`Request::UseKey`].
     InstallKey {
         /// The key, standard base64 of 32 bytes.
-        key: String,
+        key: SecretString,
     },
     /// Make an installed key the primary, the one that seals what the agent sends.
     UseKey {
@@ -112,4 +124,20 @@ pub enum Response {
         /// Why.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_in_a_request_never_shows_in_debug_but_travels() {
+        let req = Request::InstallKey {
+            key: SecretString("c2VjcmV0".into()),
+        };
+        assert!(!format!("{req:?}").contains("c2VjcmV0"));
+        let json = serde_json::to_string(&req).unwrap();
+        assert_eq!(json, r#"{"op":"install_key","key":"c2VjcmV0"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), req);
+    }
 }

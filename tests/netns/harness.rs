@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -505,6 +506,21 @@ impl Cluster {
     }
 
     /// Path of host `i`'s event log (one JSON object per line).
+    /// The mesh's key file, made with `swimring keygen` the first time it is asked for.
+    fn key_file(&self, bin: &Path) -> PathBuf {
+        let path = self.dir.join("mesh.key");
+        if !path.exists() {
+            let out = Command::new(bin)
+                .arg("keygen")
+                .output()
+                .expect("swimring keygen runs");
+            assert!(out.status.success(), "swimring keygen failed");
+            fs::write(&path, &out.stdout).expect("write the key file");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod key");
+        }
+        path
+    }
+
     pub fn events_path(&self, i: usize) -> PathBuf {
         self.dir.join(format!("{}.events", self.hosts[i].name))
     }
@@ -537,6 +553,9 @@ impl Cluster {
                     Preset::Wan => "wan",
                     Preset::Local => "local",
                 };
+                // Every agent shares one key: gossip between hosts is sealed, as in a real
+                // deployment (plaintext is refused off loopback).
+                let key = self.key_file(bin);
                 cmd.arg(bin).args([
                     "agent",
                     "--name",
@@ -547,7 +566,9 @@ impl Cluster {
                     profile,
                     "--events",
                     "json",
+                    "--key-file",
                 ]);
+                cmd.arg(key);
                 for s in seeds {
                     cmd.args(["--seed", s]);
                 }

@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use swimring::control::{Request, Response};
+use swimring::control::{Request, Response, SecretString};
 use swimring::wire::Key;
 
 use crate::inspect::{Target, ask, print_json, unexpected};
@@ -95,9 +95,19 @@ pub async fn keys(args: KeysArgs) -> Result<(), String> {
                 .read_to_string(&mut text)
                 .map_err(|e| format!("cannot read the key from stdin: {e}"))?;
             let key = text.trim().to_owned();
-            (Request::InstallKey { key }, target)
+            (
+                Request::InstallKey {
+                    key: SecretString(key),
+                },
+                target,
+            )
         }
-        KeysOp::Install { key, target } => (Request::InstallKey { key }, target),
+        KeysOp::Install { key, target } => (
+            Request::InstallKey {
+                key: SecretString(key),
+            },
+            target,
+        ),
         KeysOp::Use { key_id, target } => (Request::UseKey { id: key_id }, target),
         KeysOp::Remove { key_id, target } => (Request::RemoveKey { id: key_id }, target),
     };
