@@ -19,6 +19,3 @@ pub use config::{Config, ConfigError, Preset};
 pub use event::{Channel, Event, Member, Stats, Transmit};
 pub use suspicion::min_timeout as suspicion_min_timeout;
 pub use swim::{Identity, Swim};
-
-#[cfg(test)]
-mod tests;

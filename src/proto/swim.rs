@@ -681,9 +681,10 @@ impl Swim {
                 let Some(susp) = rec.suspicion.as_mut() else {
                     return;
                 };
-                let old = susp.deadline();
+                // The suspicion started when the member became suspect.
+                let old = rec.changed + susp.timeout();
                 if susp.confirm(&s.from) {
-                    let new = susp.deadline();
+                    let new = rec.changed + susp.timeout();
                     self.suspicions.remove(&(old, s.name.clone()));
                     self.suspicions.insert((new, s.name.clone()));
                     self.queue(&Update::Suspect(s));
@@ -700,11 +701,11 @@ impl Swim {
                 };
                 let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
                 let max = min * self.cfg.suspicion_max_timeout_mult;
-                let susp = Box::new(Suspicion::new(&s.from, expected, min, max, now));
+                let susp = Box::new(Suspicion::new(&s.from, expected, min, max));
                 let name = s.name.clone();
                 self.queue(&Update::Suspect(s));
                 let member = self.set_state(now, &name, State::Suspect);
-                self.suspicions.insert((susp.deadline(), name.clone()));
+                self.suspicions.insert((now + susp.timeout(), name.clone()));
                 self.members.get_mut(&name).expect("present").suspicion = Some(susp);
                 self.events.push_back(Event::Suspect(member));
             }
@@ -799,7 +800,8 @@ impl Swim {
             .get_mut(name)
             .expect("caller checked the member");
         if let Some(s) = rec.suspicion.take() {
-            self.suspicions.remove(&(s.deadline(), name.to_owned()));
+            self.suspicions
+                .remove(&(rec.changed + s.timeout(), name.to_owned()));
         }
         if matches!(rec.member.state, State::Dead | State::Left) {
             self.gone.remove(&(rec.changed, name.to_owned()));

@@ -1,4 +1,5 @@
-//! One test per protocol rule, with nodes wired by hand: no network, no clock.
+//! One test per protocol rule, with nodes wired by hand: no network, and time only as the
+//! argument the core is given.
 #![allow(clippy::disallowed_methods)] // a test takes one real instant as its virtual epoch
 
 use std::net::SocketAddr;
@@ -6,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::*;
-use crate::wire::codec::{self, Transport};
-use crate::wire::{Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
+use swimring::proto::{Channel, Config, Event, Identity, Swim, suspicion_min_timeout};
+use swimring::wire::codec::{self, Transport};
+use swimring::wire::{Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -184,8 +185,13 @@ fn lifeguard_suspicion_timeout_shrinks_with_confirmations() {
     let lone = time_to_death(&["n3"]);
     let two = time_to_death(&["n3", "n4"]);
     let three = time_to_death(&["n3", "n4", "n5"]);
-    let min = super::suspicion::min_timeout(4, 10, Duration::from_secs(1));
+    let min = suspicion_min_timeout(4, 10, Duration::from_secs(1));
     assert!(lone > two && two > three, "{lone:?} {two:?} {three:?}");
+    let repeated = time_to_death(&["n3", "n3", "n3"]);
+    assert_eq!(
+        repeated, lone,
+        "one accuser repeating itself confirms nothing"
+    );
     assert!(
         lone >= min * 5,
         "a lone accuser waits near the maximum: {lone:?}"
