@@ -280,6 +280,21 @@ fn errors_are_one_line_and_non_zero() {
         ],
         "cannot bind the control endpoint",
     );
+    // A protocol override that breaks a bound names the field.
+    let bad = std::env::temp_dir().join(format!("swimring-cli-{}.toml", std::process::id()));
+    std::fs::write(&bad, "[protocol]\nprobe_timeout_ms = 5000\n").unwrap();
+    one_line_error(
+        &[
+            "agent",
+            "--bind",
+            "127.79.3.4:7946",
+            "--control",
+            "127.79.3.4:7373",
+            "--config",
+            bad.to_str().unwrap(),
+        ],
+        "probe_timeout",
+    );
     // Oversized metadata is refused before anything starts.
     let big = format!("blob={}", "x".repeat(600));
     one_line_error(

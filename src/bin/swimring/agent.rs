@@ -109,6 +109,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         .seeds(s.seeds.clone())
         .tags(&s.tags)
         .preset(s.preset)
+        .configure(|c| s.protocol.apply(c))
         .label(s.cluster.clone())
         .tasks(s.tasks.clone())
         .keys(s.keys.clone())

@@ -126,6 +126,61 @@ struct FileSettings {
     leave_timeout: Option<f64>,
     key_file: Option<PathBuf>,
     insecure_plaintext: Option<bool>,
+    protocol: Option<ProtocolOverrides>,
+}
+
+/// The `[protocol]` table of the config file: per-field overrides of the profile's timings,
+/// for tuning. Whatever is set must still pass `Config::validate`, which names a bad field.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolOverrides {
+    probe_interval_ms: Option<u64>,
+    probe_timeout_ms: Option<u64>,
+    indirect_checks: Option<usize>,
+    gossip_interval_ms: Option<u64>,
+    gossip_nodes: Option<usize>,
+    suspicion_mult: Option<u32>,
+    suspicion_max_timeout_mult: Option<u32>,
+    retransmit_mult: Option<u32>,
+    push_pull_interval_ms: Option<u64>,
+    reconnect_interval_ms: Option<u64>,
+}
+
+impl ProtocolOverrides {
+    /// Writes every field that is set into `cfg`.
+    pub fn apply(&self, cfg: &mut swimring::Config) {
+        let ms = std::time::Duration::from_millis;
+        if let Some(v) = self.probe_interval_ms {
+            cfg.probe_interval = ms(v);
+        }
+        if let Some(v) = self.probe_timeout_ms {
+            cfg.probe_timeout = ms(v);
+        }
+        if let Some(v) = self.indirect_checks {
+            cfg.indirect_checks = v;
+        }
+        if let Some(v) = self.gossip_interval_ms {
+            cfg.gossip_interval = ms(v);
+        }
+        if let Some(v) = self.gossip_nodes {
+            cfg.gossip_nodes = v;
+        }
+        if let Some(v) = self.suspicion_mult {
+            cfg.suspicion_mult = v;
+        }
+        if let Some(v) = self.suspicion_max_timeout_mult {
+            cfg.suspicion_max_timeout_mult = v;
+        }
+        if let Some(v) = self.retransmit_mult {
+            cfg.retransmit_mult = v;
+        }
+        if let Some(v) = self.push_pull_interval_ms {
+            cfg.push_pull_interval = ms(v);
+        }
+        if let Some(v) = self.reconnect_interval_ms {
+            cfg.reconnect_interval = ms(v);
+        }
+    }
 }
 
 /// Everything the agent runs with, resolved.
@@ -147,6 +202,7 @@ pub struct Settings {
     /// Where the keys came from, if from a file (its permissions are checked at start).
     pub key_file: Option<PathBuf>,
     pub insecure_plaintext: bool,
+    pub protocol: ProtocolOverrides,
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -213,6 +269,7 @@ impl AgentArgs {
             keys,
             key_file,
             insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
+            protocol: file.protocol.unwrap_or_default(),
             name: self.name.or(file.name),
             bind: self
                 .bind
@@ -307,6 +364,37 @@ mod tests {
         assert_eq!(from_flag.keys, [a]);
         let none = AgentArgs::default().resolve().unwrap();
         assert!(none.keys.is_empty() && !none.insecure_plaintext);
+    }
+
+    #[test]
+    fn protocol_table_overrides_the_profile_field_by_field() {
+        let file = write(
+            "p.toml",
+            "profile = \"lan\"\n[protocol]\nsuspicion_mult = 2\nprobe_interval_ms = 800\n",
+        );
+        let s = AgentArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let mut cfg = swimring::Config::lan();
+        s.protocol.apply(&mut cfg);
+        assert_eq!(cfg.suspicion_mult, 2);
+        assert_eq!(cfg.probe_interval, std::time::Duration::from_millis(800));
+        assert_eq!(
+            cfg.gossip_nodes,
+            swimring::Config::lan().gossip_nodes,
+            "the rest stays"
+        );
+        let typo = write("q.toml", "[protocol]\nsuspicion_mul = 2\n");
+        let err = AgentArgs {
+            config: Some(typo),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.contains("suspicion_mul"), "{err}");
     }
 
     #[test]
