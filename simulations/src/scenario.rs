@@ -1,12 +1,10 @@
 //! Scenarios: a mesh, a network, and a timeline of faults. Built-in ones by name, new ones
 //! from TOML files (see docs/SIMULATOR.md for the format).
 
-use std::time::Duration;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use swimring::proto::{Config, Preset};
+use swimring::proto::{Config, Preset, Timings};
 
 use crate::network::{Burst, Latency};
 
@@ -307,36 +305,6 @@ fn validate_burst(b: &Burst) -> Result<(), String> {
         return Err("burst needs p_good_to_bad + p_bad_to_good > 0".into());
     }
     Ok(())
-}
-
-/// Protocol timings to override on top of the preset (all optional).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Timings {
-    /// Probe interval, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe_interval_ms: Option<u64>,
-    /// Probe timeout, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe_timeout_ms: Option<u64>,
-    /// Suspicion multiplier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suspicion_mult: Option<u32>,
-    /// Indirect checks (SWIM's k).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub indirect_checks: Option<usize>,
-    /// Gossip fan-out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gossip_nodes: Option<usize>,
-    /// Gossip interval, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gossip_interval_ms: Option<u64>,
-    /// Retransmit multiplier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retransmit_mult: Option<u32>,
-    /// Push-pull interval, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub push_pull_interval_ms: Option<u64>,
 }
 
 /// The network a scenario starts with.
@@ -840,32 +808,7 @@ impl Scenario {
     pub fn config(&self) -> Result<Config, String> {
         let preset: Preset = self.preset.parse().map_err(|e| format!("{e}"))?;
         let mut c = preset.config();
-        let t = &self.timings;
-        let ms = Duration::from_millis;
-        if let Some(v) = t.probe_interval_ms {
-            c.probe_interval = ms(v);
-        }
-        if let Some(v) = t.probe_timeout_ms {
-            c.probe_timeout = ms(v);
-        }
-        if let Some(v) = t.suspicion_mult {
-            c.suspicion_mult = v;
-        }
-        if let Some(v) = t.indirect_checks {
-            c.indirect_checks = v;
-        }
-        if let Some(v) = t.gossip_nodes {
-            c.gossip_nodes = v;
-        }
-        if let Some(v) = t.gossip_interval_ms {
-            c.gossip_interval = ms(v);
-        }
-        if let Some(v) = t.retransmit_mult {
-            c.retransmit_mult = v;
-        }
-        if let Some(v) = t.push_pull_interval_ms {
-            c.push_pull_interval = ms(v);
-        }
+        self.timings.apply(&mut c);
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }

@@ -14,8 +14,10 @@ mod order;
 mod pool;
 mod suspicion;
 mod swim;
+mod timings;
 
 pub use config::{Config, ConfigError, Preset};
 pub use event::{Channel, Event, Member, Stats, Transmit};
 pub use suspicion::min_timeout as suspicion_min_timeout;
 pub use swim::{Identity, Swim};
+pub use timings::Timings;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use swimring::Preset;
+use swimring::proto::Timings;
 use swimring::wire::Key;
 
 use crate::DEFAULT_CONTROL;
@@ -126,61 +127,8 @@ struct FileSettings {
     leave_timeout: Option<f64>,
     key_file: Option<PathBuf>,
     insecure_plaintext: Option<bool>,
-    protocol: Option<ProtocolOverrides>,
-}
-
-/// The `[protocol]` table of the config file: per-field overrides of the profile's timings,
-/// for tuning. Whatever is set must still pass `Config::validate`, which names a bad field.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProtocolOverrides {
-    probe_interval_ms: Option<u64>,
-    probe_timeout_ms: Option<u64>,
-    indirect_checks: Option<usize>,
-    gossip_interval_ms: Option<u64>,
-    gossip_nodes: Option<usize>,
-    suspicion_mult: Option<u32>,
-    suspicion_max_timeout_mult: Option<u32>,
-    retransmit_mult: Option<u32>,
-    push_pull_interval_ms: Option<u64>,
-    reconnect_interval_ms: Option<u64>,
-}
-
-impl ProtocolOverrides {
-    /// Writes every field that is set into `cfg`.
-    pub fn apply(&self, cfg: &mut swimring::Config) {
-        let ms = std::time::Duration::from_millis;
-        if let Some(v) = self.probe_interval_ms {
-            cfg.probe_interval = ms(v);
-        }
-        if let Some(v) = self.probe_timeout_ms {
-            cfg.probe_timeout = ms(v);
-        }
-        if let Some(v) = self.indirect_checks {
-            cfg.indirect_checks = v;
-        }
-        if let Some(v) = self.gossip_interval_ms {
-            cfg.gossip_interval = ms(v);
-        }
-        if let Some(v) = self.gossip_nodes {
-            cfg.gossip_nodes = v;
-        }
-        if let Some(v) = self.suspicion_mult {
-            cfg.suspicion_mult = v;
-        }
-        if let Some(v) = self.suspicion_max_timeout_mult {
-            cfg.suspicion_max_timeout_mult = v;
-        }
-        if let Some(v) = self.retransmit_mult {
-            cfg.retransmit_mult = v;
-        }
-        if let Some(v) = self.push_pull_interval_ms {
-            cfg.push_pull_interval = ms(v);
-        }
-        if let Some(v) = self.reconnect_interval_ms {
-            cfg.reconnect_interval = ms(v);
-        }
-    }
+    /// The `[protocol]` table: single timings on top of the profile, for tuning.
+    protocol: Option<Timings>,
 }
 
 /// Everything the agent runs with, resolved.
@@ -202,7 +150,7 @@ pub struct Settings {
     /// Where the keys came from, if from a file (its permissions are checked at start).
     pub key_file: Option<PathBuf>,
     pub insecure_plaintext: bool,
-    pub protocol: ProtocolOverrides,
+    pub protocol: Timings,
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -367,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn protocol_table_overrides_the_profile_field_by_field() {
+    fn protocol_table_is_read_and_typos_are_refused() {
         let file = write(
             "p.toml",
             "profile = \"lan\"\n[protocol]\nsuspicion_mult = 2\nprobe_interval_ms = 800\n",
@@ -378,15 +326,8 @@ mod tests {
         }
         .resolve()
         .unwrap();
-        let mut cfg = swimring::Config::lan();
-        s.protocol.apply(&mut cfg);
-        assert_eq!(cfg.suspicion_mult, 2);
-        assert_eq!(cfg.probe_interval, std::time::Duration::from_millis(800));
-        assert_eq!(
-            cfg.gossip_nodes,
-            swimring::Config::lan().gossip_nodes,
-            "the rest stays"
-        );
+        assert_eq!(s.protocol.suspicion_mult, Some(2));
+        assert_eq!(s.protocol.probe_interval_ms, Some(800));
         let typo = write("q.toml", "[protocol]\nsuspicion_mul = 2\n");
         let err = AgentArgs {
             config: Some(typo),
