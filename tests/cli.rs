@@ -109,7 +109,16 @@ fn three_agents_answer_every_subcommand() {
     assert_eq!(first["name"], "agent-127.79.0.1");
     assert_eq!(first["tags"]["role"], "worker");
 
-    // owner: every agent names the same owner, and replicas are distinct.
+    // status: the same ring checksum everywhere once views agree. Placement is rebuilt a moment
+    // after the view changes, so the owner check below waits for this first.
+    wait_for("every agent reports the same ring checksum", BOUND, || {
+        let sums: Vec<Value> = controls
+            .iter()
+            .map(|c| json(&["status", "--json", "--control", c]).unwrap()["ring_checksum"].clone())
+            .collect();
+        sums.iter().all(|s| *s == sums[0])
+    });
+    // owner: with equal rings every agent names the same owners, and replicas are distinct.
     let owners: Vec<Value> = controls
         .iter()
         .map(|c| {
@@ -130,14 +139,7 @@ fn three_agents_answer_every_subcommand() {
     assert_eq!(list.len(), 3);
     assert!(list[0] != list[1] && list[1] != list[2] && list[0] != list[2]);
 
-    // status: the same ring checksum everywhere once views agree, and the agents probe.
-    wait_for("every agent reports the same ring checksum", BOUND, || {
-        let sums: Vec<Value> = controls
-            .iter()
-            .map(|c| json(&["status", "--json", "--control", c]).unwrap()["ring_checksum"].clone())
-            .collect();
-        sums.iter().all(|s| *s == sums[0])
-    });
+    // status: members by state, and the agents probe.
     let status = json(&["status", "--json", "--control", &controls[0]]).unwrap();
     assert_eq!(status["members_by_state"]["alive"], 3);
     assert_eq!(status["member"]["name"], "agent-127.79.0.1");
