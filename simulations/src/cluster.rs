@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use swimring::proto::{Channel, Config, Event, Identity, Member, Swim};
+use swimring::proto::{Channel, Config, Event, Identity, Interner, Member, Swim};
 use swimring::wire::codec::{self, Limits, Transport};
 use swimring::wire::{Message, State, Update};
 
@@ -128,6 +128,9 @@ pub struct Cluster {
     seen: HashMap<(u32, u32), (u64, u32)>,
     bug: Bug,
     limits: Limits,
+    /// Shared by every node, so each distinct name and member record is held once, not once
+    /// per observer.
+    names: Interner,
 }
 
 /// The address simulated node `i` has: unique, never used on a real network.
@@ -177,6 +180,7 @@ impl Cluster {
                 max_meta: 512,
                 max_members: 1 << 20,
             },
+            names: Interner::default(),
         }
     }
 
@@ -261,7 +265,8 @@ impl Cluster {
             meta: Bytes::new(),
         };
         let now = self.instant(self.now);
-        Swim::new(cfg, ident, self.rng.random(), now).expect("valid simulation config")
+        Swim::with_interner(cfg, ident, self.rng.random(), now, self.names.clone())
+            .expect("valid simulation config")
     }
 
     /// The protocol state of node `id`.

@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 
+use super::interner::Name;
 use crate::wire::codec::Frame;
 
 type Key = (u32, Reverse<u64>);
@@ -11,21 +12,21 @@ type Key = (u32, Reverse<u64>);
 /// Queue of encoded rumours, keyed by the member they are about.
 #[derive(Debug, Default)]
 pub struct Broadcasts {
-    queue: BTreeMap<Key, (String, Frame)>,
-    by_name: HashMap<String, Key>,
+    queue: BTreeMap<Key, (Name, Frame)>,
+    by_name: HashMap<Name, Key>,
     next_id: u64,
 }
 
 impl Broadcasts {
     /// Queues a rumour about `name`, replacing any older one about the same member.
-    pub fn push(&mut self, name: &str, frame: Frame) {
-        if let Some(old) = self.by_name.remove(name) {
+    pub fn push(&mut self, name: Name, frame: Frame) {
+        if let Some(old) = self.by_name.remove(&*name) {
             self.queue.remove(&old);
         }
         let key = (0, Reverse(self.next_id));
         self.next_id += 1;
-        self.by_name.insert(name.to_owned(), key);
-        self.queue.insert(key, (name.to_owned(), frame));
+        self.by_name.insert(name.clone(), key);
+        self.queue.insert(key, (name, frame));
     }
 
     /// Rumours waiting.
@@ -66,7 +67,7 @@ impl Broadcasts {
             frames.push(frame.clone());
             let sent = key.0 + 1;
             if sent >= limit {
-                self.by_name.remove(&name);
+                self.by_name.remove(&*name);
             } else {
                 let next = (sent, key.1);
                 self.by_name.insert(name.clone(), next);
@@ -85,6 +86,7 @@ pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::interner::Interner;
     use crate::wire::codec::encode_frame;
     use crate::wire::{Ack, Message};
 
@@ -94,9 +96,10 @@ mod tests {
 
     #[test]
     fn each_rumour_is_sent_exactly_limit_times() {
+        let names = Interner::default();
         let mut b = Broadcasts::default();
-        b.push("a", frame(1));
-        b.push("b", frame(2));
+        b.push(names.name("a"), frame(1));
+        b.push(names.name("b"), frame(2));
         let mut sent = 0;
         while b.len() > 0 {
             sent += b.take(1400, 3).len();
@@ -106,13 +109,14 @@ mod tests {
 
     #[test]
     fn newer_rumour_replaces_older_and_least_sent_goes_first() {
+        let names = Interner::default();
         let mut b = Broadcasts::default();
-        b.push("a", frame(1));
+        b.push(names.name("a"), frame(1));
         assert_eq!(b.take(1400, 10), vec![frame(1)]);
-        b.push("b", frame(2));
+        b.push(names.name("b"), frame(2));
         let one = frame(1).encoded_len();
         assert_eq!(b.take(one.max(16), 10), vec![frame(2)], "b was sent less");
-        b.push("a", frame(3));
+        b.push(names.name("a"), frame(3));
         assert_eq!(b.len(), 2);
         let all = b.take(1400, 10);
         assert!(all.contains(&frame(3)) && !all.contains(&frame(1)));

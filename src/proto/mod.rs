@@ -10,6 +10,7 @@ mod awareness;
 mod broadcast;
 mod config;
 mod event;
+mod interner;
 mod order;
 mod pool;
 mod suspicion;
@@ -18,6 +19,7 @@ mod timings;
 
 pub use config::{Config, ConfigError, Preset};
 pub use event::{Channel, Event, Member, Stats, Transmit};
+pub use interner::Interner;
 pub use suspicion::min_timeout as suspicion_min_timeout;
 pub use swim::{Identity, Swim};
 pub use timings::Timings;

@@ -5,18 +5,20 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use super::interner::Name;
+
 /// Round-robin probe order over member names.
 #[derive(Debug, Default)]
 pub struct ProbeOrder {
-    order: Vec<String>,
+    order: Vec<Name>,
     next: usize,
 }
 
 impl ProbeOrder {
     /// Inserts a newcomer at a random position not yet visited this round, in O(1): the
     /// member it displaces moves to the end, which keeps the unvisited part a random order.
-    pub fn insert(&mut self, rng: &mut impl Rng, name: &str) {
-        self.order.push(name.to_owned());
+    pub fn insert(&mut self, rng: &mut impl Rng, name: Name) {
+        self.order.push(name);
         let last = self.order.len() - 1;
         let at = rng.random_range(self.next..=last);
         self.order.swap(at, last);
@@ -27,9 +29,9 @@ impl ProbeOrder {
     pub fn next(
         &mut self,
         rng: &mut impl Rng,
-        members: &[String],
+        members: &[Name],
         eligible: impl Fn(&str) -> bool,
-    ) -> Option<String> {
+    ) -> Option<Name> {
         for pass in 0..2 {
             while self.next < self.order.len() {
                 let name = &self.order[self.next];
@@ -54,13 +56,21 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    use crate::proto::interner::Interner;
+
+    fn names(v: &[&str]) -> Vec<Name> {
+        let i = Interner::default();
+        v.iter().map(|n| i.name(n)).collect()
+    }
+
     #[test]
     fn every_member_once_per_round() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let members: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+        let owned: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+        let members = names(&owned.iter().map(String::as_str).collect::<Vec<_>>());
         let mut o = ProbeOrder::default();
         for _round in 0..3 {
-            let mut seen: Vec<String> = (0..10)
+            let mut seen: Vec<Name> = (0..10)
                 .map(|_| o.next(&mut rng, &members, |_| true).unwrap())
                 .collect();
             seen.sort();
@@ -78,11 +88,11 @@ mod tests {
     #[test]
     fn ineligible_members_are_skipped_and_newcomers_probed_this_round() {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let members = vec!["a".to_string(), "b".to_string()];
+        let members = names(&["a", "b"]);
         let mut o = ProbeOrder::default();
         let first = o.next(&mut rng, &members, |n| n != "b").unwrap();
-        assert_eq!(first, "a");
-        o.insert(&mut rng, "c");
+        assert_eq!(&*first, "a");
+        o.insert(&mut rng, names(&["c"]).remove(0));
         assert_eq!(
             o.next(&mut rng, &members, |n| n != "b").as_deref(),
             Some("c")

@@ -6,28 +6,33 @@ use std::collections::HashMap;
 
 use rand::Rng;
 
+use super::interner::Name;
+
 /// Names with O(1) membership, removal and random sampling.
 #[derive(Debug, Default, Clone)]
 pub struct Pool {
-    names: Vec<String>,
-    index: HashMap<String, usize>,
+    names: Vec<Name>,
+    /// Position of each name in `names` (`u32`: a mesh is far below 4 billion members, and
+    /// every node holds one entry per member).
+    index: HashMap<Name, u32>,
 }
 
 impl Pool {
     /// Adds `name`; no effect if present.
-    pub fn insert(&mut self, name: &str) {
-        if !self.index.contains_key(name) {
-            self.index.insert(name.to_owned(), self.names.len());
-            self.names.push(name.to_owned());
+    pub fn insert(&mut self, name: &Name) {
+        if !self.index.contains_key(&**name) {
+            self.index.insert(name.clone(), self.names.len() as u32);
+            self.names.push(name.clone());
         }
     }
 
     /// Removes `name`; no effect if absent.
     pub fn remove(&mut self, name: &str) {
         if let Some(i) = self.index.remove(name) {
+            let i = i as usize;
             self.names.swap_remove(i);
             if let Some(moved) = self.names.get(i) {
-                *self.index.get_mut(moved).expect("indexed") = i;
+                *self.index.get_mut(&**moved).expect("indexed") = i as u32;
             }
         }
     }
@@ -38,7 +43,7 @@ impl Pool {
     }
 
     /// The names, in the pool's (operation-determined) order.
-    pub fn as_slice(&self) -> &[String] {
+    pub fn as_slice(&self) -> &[Name] {
         &self.names
     }
 
@@ -48,9 +53,9 @@ impl Pool {
         rng: &mut impl Rng,
         k: usize,
         mut exclude: impl FnMut(&str) -> bool,
-    ) -> Vec<String> {
+    ) -> Vec<Name> {
         let n = self.names.len();
-        let mut out: Vec<String> = Vec::with_capacity(k);
+        let mut out: Vec<Name> = Vec::with_capacity(k);
         if k == 0 || n == 0 {
             return out;
         }
@@ -87,20 +92,23 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    use crate::proto::interner::Interner;
+
     #[test]
     fn insert_remove_sample() {
+        let names = Interner::default();
         let mut p = Pool::default();
         for n in ["a", "b", "c", "d"] {
-            p.insert(n);
+            p.insert(&names.name(n));
         }
-        p.insert("a");
+        p.insert(&names.name("a"));
         assert_eq!(p.len(), 4);
         p.remove("b");
         p.remove("zz");
         assert_eq!(p.len(), 3);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let s = p.sample(&mut rng, 5, |n| n == "c");
-        let mut sorted = s.clone();
+        let mut sorted: Vec<&str> = s.iter().map(|n| &**n).collect();
         sorted.sort();
         assert_eq!(sorted, vec!["a", "d"]);
         assert!(p.sample(&mut rng, 2, |_| true).is_empty());

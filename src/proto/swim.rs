@@ -1,8 +1,10 @@
 //! The SWIM + Lifeguard state machine.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +15,7 @@ use super::awareness::Awareness;
 use super::broadcast::{Broadcasts, retransmit_limit};
 use super::config::{Config, ConfigError};
 use super::event::{Channel, Event, Member, Stats, Transmit};
+use super::interner::{Interner, Name};
 use super::order::ProbeOrder;
 use super::pool::Pool;
 use super::suspicion::{Suspicion, min_timeout};
@@ -36,8 +39,11 @@ pub struct Identity {
     pub meta: Bytes,
 }
 
+/// What this node holds about another member: one of these per (observer, member) pair, so
+/// it is kept to a handle on a shared copy of the member plus this node's own timers.
 struct Record {
-    member: Member,
+    /// Shared with every node of the same [`Interner`] holding an equal record.
+    member: Arc<Member>,
     /// When `member.state` last changed.
     changed: Instant,
     /// Boxed: only suspects carry one, and it would double every record's size.
@@ -46,7 +52,7 @@ struct Record {
 
 struct Probe {
     seq: u32,
-    target: String,
+    target: Name,
     addr: SocketAddr,
     ack_deadline: Instant,
     indirect: bool,
@@ -77,13 +83,14 @@ pub struct Swim {
     limits: Limits,
     me: Member,
     leaving: bool,
-    members: BTreeMap<String, Record>,
+    names: Interner,
+    members: BTreeMap<Name, Record>,
     /// Other members that are alive or suspect.
     live: Pool,
     /// Other members that are dead (not left): reconnect candidates.
     dead: Pool,
     /// Dead and left members by the time they changed state, to forget them later.
-    gone: BTreeSet<(Instant, String)>,
+    gone: BTreeSet<(Instant, Name)>,
     order: ProbeOrder,
     broadcasts: Broadcasts,
     awareness: Awareness,
@@ -91,7 +98,7 @@ pub struct Swim {
     seq: u32,
     probe: Option<Probe>,
     relays: Vec<Relay>,
-    suspicions: BTreeSet<(Instant, String)>,
+    suspicions: BTreeSet<(Instant, Name)>,
     next_probe: Instant,
     next_gossip: Instant,
     next_push_pull: Instant,
@@ -105,6 +112,19 @@ pub struct Swim {
 impl Swim {
     /// A node that knows only itself. `seed` drives every random choice it makes.
     pub fn new(cfg: Config, id: Identity, seed: u64, now: Instant) -> Result<Swim, ConfigError> {
+        Swim::with_interner(cfg, id, seed, now, Interner::default())
+    }
+
+    /// Like [`Swim::new`], sharing names and member records with the other nodes built with
+    /// the same `interner`: for running many nodes in one process (a simulator), where each
+    /// node would otherwise hold its own copy of every member.
+    pub fn with_interner(
+        cfg: Config,
+        id: Identity,
+        seed: u64,
+        now: Instant,
+        interner: Interner,
+    ) -> Result<Swim, ConfigError> {
         cfg.validate()?;
         if id.name.is_empty() || id.name.len() > MAX_NAME_LEN {
             return Err(ConfigError {
@@ -135,6 +155,7 @@ impl Swim {
                 meta: id.meta,
             },
             leaving: false,
+            names: interner,
             members: BTreeMap::new(),
             live: Pool::default(),
             dead: Pool::default(),
@@ -176,7 +197,7 @@ impl Swim {
         if name == self.me.name {
             return Some(&self.me);
         }
-        self.members.get(name).map(|r| &r.member)
+        self.members.get(name).map(|r| &*r.member)
     }
 
     /// Every member this node knows, itself included, in name order. Dead and left members
@@ -190,9 +211,9 @@ impl Swim {
             .members
             .range::<str, _>((Bound::Excluded(me), Bound::Unbounded));
         before
-            .map(|(_, r)| &r.member)
+            .map(|(_, r)| &*r.member)
             .chain(std::iter::once(&self.me))
-            .chain(after.map(|(_, r)| &r.member))
+            .chain(after.map(|(_, r)| &*r.member))
     }
 
     /// Members alive or suspect, this node included (unless it has left).
@@ -415,13 +436,13 @@ impl Swim {
             return;
         };
         let seq = self.next_seq();
-        let rec = &self.members[&target];
+        let rec = &self.members[&*target];
         let addr = rec.member.addr;
         let mut msgs = Vec::with_capacity(2);
         // Lifeguard's buddy system: tell a suspect it is suspected, so it can refute at once.
         if rec.member.state == State::Suspect {
             msgs.push(Message::Update(Update::Suspect(Suspect {
-                name: target.clone(),
+                name: target.to_string(),
                 run: rec.member.run,
                 incarnation: rec.member.incarnation,
                 from: self.me.name.clone(),
@@ -429,7 +450,7 @@ impl Swim {
         }
         msgs.push(Message::Ping(Ping {
             seq,
-            target: target.clone(),
+            target: target.to_string(),
         }));
         self.send(addr, msgs);
         self.stats.probes_sent += 1;
@@ -452,16 +473,16 @@ impl Swim {
         let relays = self
             .live
             .sample(&mut self.rng, self.cfg.indirect_checks, |n| {
-                n == target
+                n == &*target
                     || members
                         .get(n)
                         .is_none_or(|r| r.member.state != State::Alive)
             });
         for relay in &relays {
-            let relay_addr = self.members[relay].member.addr;
+            let relay_addr = self.members[&**relay].member.addr;
             let req = PingReq {
                 seq,
-                target: target.clone(),
+                target: target.to_string(),
                 addr,
             };
             self.send(relay_addr, vec![Message::PingReq(req)]);
@@ -471,7 +492,10 @@ impl Swim {
             p.expected_nacks = relays.len() as u32;
         }
         if self.cfg.stream_fallback_probe {
-            let ping = Message::Ping(Ping { seq, target });
+            let ping = Message::Ping(Ping {
+                seq,
+                target: target.to_string(),
+            });
             let payload = codec::encode_messages(&self.cfg.label, [&ping]);
             self.stream(addr, payload);
         }
@@ -499,7 +523,7 @@ impl Swim {
             1
         };
         self.awareness.apply(delta);
-        let Some(rec) = self.members.get(&p.target) else {
+        let Some(rec) = self.members.get(&*p.target) else {
             return;
         };
         // A failed probe of a member already suspected by others is an independent
@@ -509,7 +533,7 @@ impl Swim {
                 self.stats.suspicions_raised += 1;
             }
             let s = Suspect {
-                name: p.target,
+                name: p.target.to_string(),
                 run: rec.member.run,
                 incarnation: rec.member.incarnation,
                 from: self.me.name.clone(),
@@ -570,10 +594,10 @@ impl Swim {
         if a.name == self.me.name {
             return self.alive_about_me(now, a);
         }
-        let Some(rec) = self.members.get(&a.name) else {
+        let Some(rec) = self.members.get(a.name.as_str()) else {
             return self.admit(now, a, newcomers);
         };
-        let m = &rec.member;
+        let m = &*rec.member;
         if a.run < m.run {
             return;
         }
@@ -594,12 +618,7 @@ impl Swim {
         let restarted = a.run > m.run;
         let updated = a.meta != m.meta || a.addr != m.addr;
         self.queue(&Update::Alive(a.clone()));
-        let rec = self.members.get_mut(&a.name).expect("checked above");
-        rec.member.run = a.run;
-        rec.member.incarnation = a.incarnation;
-        rec.member.addr = a.addr;
-        rec.member.meta = a.meta;
-        let member = self.set_state(now, &a.name, State::Alive);
+        let member = self.change(now, alive_member(a));
         let event = match old {
             State::Dead | State::Left => Some(Event::Joined(member)),
             _ if restarted => Some(Event::Restarted(member)),
@@ -619,25 +638,37 @@ impl Swim {
         }
         *newcomers -= 1;
         self.queue(&Update::Alive(a.clone()));
-        let name = a.name.clone();
-        self.members.insert(
-            name.clone(),
-            Record {
-                member: Member {
-                    name: a.name,
-                    addr: a.addr,
-                    run: a.run,
-                    incarnation: a.incarnation,
-                    state: State::Dead,
-                    meta: a.meta,
-                },
-                changed: now,
-                suspicion: None,
-            },
-        );
-        self.order.insert(&mut self.rng, &name);
-        let member = self.set_state(now, &name, State::Alive);
+        let name = self.names.name(&a.name);
+        self.order.insert(&mut self.rng, name);
+        let member = self.change(now, alive_member(a));
         self.events.push_back(Event::Joined(member));
+    }
+
+    /// Adds members known out of band, as if each had just joined: a saved view, or a
+    /// simulator that starts from a converged mesh instead of replaying its cold start. Each
+    /// new member is reported as [`Event::Joined`] and is alive with its given run,
+    /// incarnation, address and metadata (its `state` is ignored); nothing is gossiped, since
+    /// whoever supplies the view is expected to give it to every node. Members already known,
+    /// this node itself, and any beyond [`Config::max_members`] are skipped. They are probed
+    /// from the next round of the probe order on.
+    pub fn assume_alive(&mut self, now: Instant, members: impl IntoIterator<Item = Member>) {
+        for m in members {
+            if m.name == self.me.name || self.members.contains_key(m.name.as_str()) {
+                continue;
+            }
+            if self.members.len() + 1 >= self.cfg.max_members {
+                self.stats.members_refused += 1;
+                continue;
+            }
+            let member = self.change(
+                now,
+                Member {
+                    state: State::Alive,
+                    ..m
+                },
+            );
+            self.events.push_back(Event::Joined(member));
+        }
     }
 
     fn alive_about_me(&mut self, now: Instant, a: Alive) {
@@ -669,7 +700,7 @@ impl Swim {
             return;
         }
         let n = self.live_count();
-        let Some(rec) = self.members.get_mut(&s.name) else {
+        let Some(rec) = self.members.get_mut(s.name.as_str()) else {
             return;
         };
         if s.run != rec.member.run || s.incarnation < rec.member.incarnation {
@@ -685,13 +716,18 @@ impl Swim {
                 let old = rec.changed + susp.timeout();
                 if susp.confirm(&s.from) {
                     let new = rec.changed + susp.timeout();
-                    self.suspicions.remove(&(old, s.name.clone()));
-                    self.suspicions.insert((new, s.name.clone()));
+                    let name = self.names.name(&s.name);
+                    self.suspicions.remove(&(old, name.clone()));
+                    self.suspicions.insert((new, name));
                     self.queue(&Update::Suspect(s));
                 }
             }
             State::Alive => {
-                rec.member.incarnation = s.incarnation;
+                let member = Member {
+                    incarnation: s.incarnation,
+                    state: State::Suspect,
+                    ..(*rec.member).clone()
+                };
                 // Lifeguard: expect confirmations from up to mult − 2 others, if that many exist.
                 let k = self.cfg.suspicion_mult.saturating_sub(2);
                 let expected = if n.saturating_sub(2) < k as usize {
@@ -702,11 +738,14 @@ impl Swim {
                 let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
                 let max = min * self.cfg.suspicion_max_timeout_mult;
                 let susp = Box::new(Suspicion::new(&s.from, expected, min, max));
-                let name = s.name.clone();
                 self.queue(&Update::Suspect(s));
-                let member = self.set_state(now, &name, State::Suspect);
-                self.suspicions.insert((now + susp.timeout(), name.clone()));
-                self.members.get_mut(&name).expect("present").suspicion = Some(susp);
+                let member = self.change(now, member);
+                let name = self.names.name(&member.name);
+                self.suspicions.insert((now + susp.timeout(), name));
+                self.members
+                    .get_mut(member.name.as_str())
+                    .expect("present")
+                    .suspicion = Some(susp);
                 self.events.push_back(Event::Suspect(member));
             }
         }
@@ -736,17 +775,20 @@ impl Swim {
             }
             return;
         }
-        let Some(rec) = self.members.get_mut(&d.name) else {
+        let Some(rec) = self.members.get(d.name.as_str()) else {
             return;
         };
-        let m = &mut rec.member;
+        let m = &*rec.member;
         if d.run != m.run || d.incarnation < m.incarnation || !m.state.is_live() {
             return;
         }
-        m.incarnation = d.incarnation;
-        let name = d.name.clone();
+        let member = Member {
+            incarnation: d.incarnation,
+            state: State::Dead,
+            ..m.clone()
+        };
         self.queue(&Update::Dead(d));
-        let member = self.set_state(now, &name, State::Dead);
+        let member = self.change(now, member);
         self.events.push_back(Event::Dead(member));
     }
 
@@ -757,17 +799,20 @@ impl Swim {
             }
             return;
         }
-        let Some(rec) = self.members.get_mut(&l.name) else {
+        let Some(rec) = self.members.get(l.name.as_str()) else {
             return;
         };
-        let m = &mut rec.member;
+        let m = &*rec.member;
         if l.run != m.run || l.incarnation < m.incarnation || m.state == State::Left {
             return;
         }
-        m.incarnation = l.incarnation;
-        let name = l.name.clone();
+        let member = Member {
+            incarnation: l.incarnation,
+            state: State::Left,
+            ..m.clone()
+        };
         self.queue(&Update::Left(l));
-        let member = self.set_state(now, &name, State::Left);
+        let member = self.change(now, member);
         self.events.push_back(Event::Left(member));
     }
 
@@ -792,39 +837,55 @@ impl Swim {
         self.queue(&a);
     }
 
-    /// Moves a member to `state`, keeping the pools, timers and tombstones in step. Returns a
-    /// copy of the member for the event.
-    fn set_state(&mut self, now: Instant, name: &str, state: State) -> Member {
-        let rec = self
-            .members
-            .get_mut(name)
-            .expect("caller checked the member");
-        if let Some(s) = rec.suspicion.take() {
-            self.suspicions
-                .remove(&(rec.changed + s.timeout(), name.to_owned()));
+    /// Sets the record of `m.name` to `m` (adding it if new), keeping the pools, timers and
+    /// tombstones in step with its state. Returns a copy of the member for the event.
+    fn change(&mut self, now: Instant, m: Member) -> Member {
+        let name = self.names.name(&m.name);
+        let state = m.state;
+        let member = self.names.member(m);
+        let old = match self.members.entry(name.clone()) {
+            Entry::Occupied(mut e) => {
+                let rec = e.get_mut();
+                let old = (rec.member.state, rec.changed, rec.suspicion.take());
+                rec.member = Arc::clone(&member);
+                rec.changed = now;
+                Some(old)
+            }
+            Entry::Vacant(e) => {
+                e.insert(Record {
+                    member: Arc::clone(&member),
+                    changed: now,
+                    suspicion: None,
+                });
+                None
+            }
+        };
+        if let Some((old_state, changed, suspicion)) = old {
+            if let Some(s) = suspicion {
+                self.suspicions
+                    .remove(&(changed + s.timeout(), name.clone()));
+            }
+            if matches!(old_state, State::Dead | State::Left) {
+                self.gone.remove(&(changed, name.clone()));
+            }
         }
-        if matches!(rec.member.state, State::Dead | State::Left) {
-            self.gone.remove(&(rec.changed, name.to_owned()));
-        }
-        rec.member.state = state;
-        rec.changed = now;
         match state {
             State::Alive | State::Suspect => {
-                self.live.insert(name);
-                self.dead.remove(name);
+                self.live.insert(&name);
+                self.dead.remove(&name);
             }
             State::Dead => {
-                self.live.remove(name);
-                self.dead.insert(name);
-                self.gone.insert((now, name.to_owned()));
+                self.live.remove(&name);
+                self.dead.insert(&name);
+                self.gone.insert((now, name));
             }
             State::Left => {
-                self.live.remove(name);
-                self.dead.remove(name);
-                self.gone.insert((now, name.to_owned()));
+                self.live.remove(&name);
+                self.dead.remove(&name);
+                self.gone.insert((now, name));
             }
         }
-        rec.member.clone()
+        (*member).clone()
     }
 
     fn merge(&mut self, now: Instant, pp: &PushPull) {
@@ -863,7 +924,7 @@ impl Swim {
             }
             self.gone.pop_first();
             self.dead.remove(&name);
-            self.members.remove(&name);
+            self.members.remove(&*name);
         }
     }
 
@@ -877,7 +938,7 @@ impl Swim {
 
     fn queue(&mut self, u: &Update) {
         let frame = codec::encode_frame(&Message::Update(u.clone()));
-        self.broadcasts.push(u.name(), frame);
+        self.broadcasts.push(self.names.name(u.name()), frame);
     }
 
     fn retransmit_limit(&self) -> u32 {
@@ -931,7 +992,7 @@ impl Swim {
             if frames.is_empty() {
                 break;
             }
-            let addr = self.members[&t].member.addr;
+            let addr = self.members[&*t].member.addr;
             self.datagram(addr, frames);
         }
     }
@@ -971,4 +1032,16 @@ fn check_meta(cfg: &Config, meta: &[u8]) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+/// The record an alive rumour describes.
+fn alive_member(a: Alive) -> Member {
+    Member {
+        name: a.name,
+        addr: a.addr,
+        run: a.run,
+        incarnation: a.incarnation,
+        state: State::Alive,
+        meta: a.meta,
+    }
 }

@@ -156,7 +156,7 @@ impl Update {
 
 /// One member's full record as a node sees it: what a [`PushPull`] carries, and what the
 /// protocol core reports (as `proto::Member`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MemberState {
     /// The member's name.
     pub name: String,
