@@ -269,6 +269,22 @@ impl Cluster {
             .expect("valid simulation config")
     }
 
+    /// Every running node learns every other running node as alive, at once and without a
+    /// message ([`Swim::assume_alive`]): the view a cold start converges to.
+    pub fn introduce_all(&mut self) {
+        let view: Vec<Member> = (0..self.nodes.len())
+            .filter(|&i| self.is_running(i))
+            .map(|i| self.nodes[i].swim.local().clone())
+            .collect();
+        let now = self.instant(self.now);
+        for id in 0..self.nodes.len() {
+            if self.is_running(id) {
+                self.nodes[id].swim.assume_alive(now, view.iter().cloned());
+                self.drain(id);
+            }
+        }
+    }
+
     /// The protocol state of node `id`.
     pub fn node(&self, id: NodeId) -> &Swim {
         &self.nodes[id].swim

@@ -23,5 +23,5 @@ pub mod tune;
 pub use cluster::{Bug, Cluster, EngineStats, NodeId, Observed, addr_of};
 pub use network::{Burst, Fate, Latency, Network};
 pub use runner::{Predicted, RunOptions, RunResult, Summary, Totals, peak_rss_mib, run};
-pub use scenario::{Action, BUILTINS, NetSpec, Scenario, Target};
+pub use scenario::{Action, BUILTINS, NetSpec, Scenario, Start, Target};
 pub use swimring::proto::Timings;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use swimring_sim::{BUILTINS, Bug, Latency, RunOptions, Scenario, output, run, sweep, tune};
+use swimring_sim::{BUILTINS, Bug, Latency, RunOptions, Scenario, Start, output, run, sweep, tune};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BugArg {
@@ -65,6 +65,10 @@ struct Cli {
     /// Reordering probability at the start.
     #[arg(long)]
     reorder: Option<f64>,
+    /// How the mesh starts: cold (every node joins one seed) or converged (every node
+    /// starts knowing all the others).
+    #[arg(long, value_enum)]
+    start: Option<Start>,
     /// Join window, seconds: nodes join the seed at random times in it.
     #[arg(long)]
     join_window_s: Option<f64>,
@@ -174,6 +178,9 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
     }
     if let Some(v) = cli.reorder {
         s.network.reorder = v;
+    }
+    if let Some(v) = cli.start {
+        s.start = v;
     }
     if let Some(v) = cli.join_window_s {
         s.join_window_s = v;

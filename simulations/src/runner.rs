@@ -12,7 +12,7 @@ use swimring::runtime::{PlacementConfig, build_ring, eligible};
 
 use crate::cluster::{Bug, Cluster, NodeId};
 use crate::metrics::{Sample, Spread};
-use crate::scenario::{Action, Scenario, Target};
+use crate::scenario::{Action, Scenario, Start, Target};
 
 const SECOND: f64 = 1e9;
 
@@ -528,13 +528,18 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
     for i in 0..s.nodes {
         r.c.add_node(&format!("n{i}"), cfg.clone());
     }
-    // Bootstrap: every node but the first joins it at a random time in the join window.
-    let mut joins: Vec<(u64, NodeId)> = (1..s.nodes)
-        .map(|i| (ns(r.rng.random::<f64>() * s.join_window_s), i))
-        .collect();
-    joins.sort_unstable();
-    for (at, i) in joins {
-        r.push(at, Step::Bootstrap(i));
+    match s.start {
+        // Every node but the first joins it at a random time in the join window.
+        Start::Cold => {
+            let mut joins: Vec<(u64, NodeId)> = (1..s.nodes)
+                .map(|i| (ns(r.rng.random::<f64>() * s.join_window_s), i))
+                .collect();
+            joins.sort_unstable();
+            for (at, i) in joins {
+                r.push(at, Step::Bootstrap(i));
+            }
+        }
+        Start::Converged => r.c.introduce_all(),
     }
     for a in &s.actions {
         r.push(ns(a.at_s()), Step::Act(a.clone()));

@@ -348,6 +348,20 @@ impl Default for NetSpec {
     }
 }
 
+/// How the mesh comes together at time 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Start {
+    /// Every node but slot 0 joins slot 0 (a full-state exchange) at a random time in the
+    /// join window.
+    #[default]
+    Cold,
+    /// Every node starts knowing every other as alive, with no message sent: the view a cold
+    /// start converges to, for studying a converged mesh at sizes where replaying the cold
+    /// start would dominate the run.
+    Converged,
+}
+
 /// A complete scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,7 +385,10 @@ pub struct Scenario {
     /// Starting network.
     #[serde(default)]
     pub network: NetSpec,
-    /// Nodes join slot 0 at uniformly random times in `0..join_window_s`.
+    /// How the mesh comes together.
+    #[serde(default)]
+    pub start: Start,
+    /// With a cold start, nodes join slot 0 at uniformly random times in `0..join_window_s`.
     #[serde(default = "default_join_window")]
     pub join_window_s: f64,
     /// Metrics sampling grid, ms.
@@ -467,6 +484,7 @@ impl Scenario {
             preset: default_preset(),
             timings: Timings::default(),
             network: NetSpec::default(),
+            start: Start::Cold,
             join_window_s: default_join_window(),
             sample_ms: default_sample_ms(),
             check_invariants: false,

@@ -239,12 +239,12 @@ impl Swim {
 
     /// The next packet to send, if any. Call until `None` after every input.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.pop_front()
+        pop_and_trim(&mut self.out)
     }
 
     /// The next membership event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        pop_and_trim(&mut self.events)
     }
 
     /// The instant at which [`Swim::handle_timeout`] should next be called.
@@ -1044,4 +1044,18 @@ fn alive_member(a: Alive) -> Member {
         state: State::Alive,
         meta: a.meta,
     }
+}
+
+/// Pops the front of an output queue, releasing its buffer once a burst (a full-state merge
+/// reports one event per new member) has been drained: otherwise every node would keep
+/// room for a burst's worth of items for good, which across many nodes in one process
+/// costs as much as the member tables.
+fn pop_and_trim<T>(q: &mut VecDeque<T>) -> Option<T> {
+    /// Items a queue keeps room for after it empties.
+    const KEEP: usize = 16;
+    let item = q.pop_front();
+    if q.is_empty() && q.capacity() > 4 * KEEP {
+        q.shrink_to(KEEP);
+    }
+    item
 }
