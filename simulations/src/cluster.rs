@@ -279,7 +279,7 @@ impl Cluster {
         let now = self.instant(self.now);
         for id in 0..self.nodes.len() {
             if self.is_running(id) {
-                self.nodes[id].swim.assume_alive(now, view.iter().cloned());
+                self.nodes[id].swim.assume_alive(now, &view);
                 self.drain(id);
             }
         }

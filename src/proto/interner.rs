@@ -141,12 +141,12 @@ impl Interner {
         })
     }
 
-    /// The shared copy of a record equal to `member`.
-    pub(crate) fn member(&self, member: Member) -> Arc<Member> {
+    /// The shared copy of a record equal to `member` (copied only if there is none yet).
+    pub(crate) fn member(&self, member: &Member) -> Arc<Member> {
         let mut t = self.lock();
-        t.members.get(&member).unwrap_or_else(|| {
+        t.members.get(member).unwrap_or_else(|| {
             t.members
-                .insert(Arc::new(member), |m| Arc::strong_count(m) > 1)
+                .insert(Arc::new(member.clone()), |m| Arc::strong_count(m) > 1)
         })
     }
 }
@@ -173,9 +173,9 @@ mod tests {
         let (a, b) = (i.name("n1"), i.name("n1"));
         assert!(Arc::ptr_eq(&a.0, &b.0));
         assert_eq!(&*a, "n1");
-        let (x, y) = (i.member(member("n1", 0)), i.member(member("n1", 0)));
+        let (x, y) = (i.member(&member("n1", 0)), i.member(&member("n1", 0)));
         assert!(Arc::ptr_eq(&x, &y));
-        assert!(!Arc::ptr_eq(&x, &i.member(member("n1", 1))));
+        assert!(!Arc::ptr_eq(&x, &i.member(&member("n1", 1))));
     }
 
     #[test]

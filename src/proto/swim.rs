@@ -363,8 +363,9 @@ impl Swim {
                 }
                 Message::Ack(a) => self.handle_ack(a.seq),
                 Message::PushPull(pp) => {
-                    self.merge(now, &pp);
-                    if pp.reply {
+                    let wants_reply = pp.reply;
+                    self.merge(now, pp);
+                    if wants_reply {
                         reply.push(Message::PushPull(self.full_state(false, false)));
                     }
                 }
@@ -618,7 +619,7 @@ impl Swim {
         let restarted = a.run > m.run;
         let updated = a.meta != m.meta || a.addr != m.addr;
         self.queue(&Update::Alive(a.clone()));
-        let member = self.change(now, alive_member(a));
+        let member = self.change(now, &alive_member(a));
         let event = match old {
             State::Dead | State::Left => Some(Event::Joined(member)),
             _ if restarted => Some(Event::Restarted(member)),
@@ -640,7 +641,7 @@ impl Swim {
         self.queue(&Update::Alive(a.clone()));
         let name = self.names.name(&a.name);
         self.order.insert(&mut self.rng, name);
-        let member = self.change(now, alive_member(a));
+        let member = self.change(now, &alive_member(a));
         self.events.push_back(Event::Joined(member));
     }
 
@@ -651,7 +652,11 @@ impl Swim {
     /// whoever supplies the view is expected to give it to every node. Members already known,
     /// this node itself, and any beyond [`Config::max_members`] are skipped. They are probed
     /// from the next round of the probe order on.
-    pub fn assume_alive(&mut self, now: Instant, members: impl IntoIterator<Item = Member>) {
+    pub fn assume_alive<'a>(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = &'a Member>,
+    ) {
         for m in members {
             if m.name == self.me.name || self.members.contains_key(m.name.as_str()) {
                 continue;
@@ -660,13 +665,17 @@ impl Swim {
                 self.stats.members_refused += 1;
                 continue;
             }
-            let member = self.change(
-                now,
-                Member {
-                    state: State::Alive,
-                    ..m
-                },
-            );
+            let member = if m.state == State::Alive {
+                self.change(now, m)
+            } else {
+                self.change(
+                    now,
+                    &Member {
+                        state: State::Alive,
+                        ..m.clone()
+                    },
+                )
+            };
             self.events.push_back(Event::Joined(member));
         }
     }
@@ -739,7 +748,7 @@ impl Swim {
                 let max = min * self.cfg.suspicion_max_timeout_mult;
                 let susp = Box::new(Suspicion::new(&s.from, expected, min, max));
                 self.queue(&Update::Suspect(s));
-                let member = self.change(now, member);
+                let member = self.change(now, &member);
                 let name = self.names.name(&member.name);
                 self.suspicions.insert((now + susp.timeout(), name));
                 self.members
@@ -788,7 +797,7 @@ impl Swim {
             ..m.clone()
         };
         self.queue(&Update::Dead(d));
-        let member = self.change(now, member);
+        let member = self.change(now, &member);
         self.events.push_back(Event::Dead(member));
     }
 
@@ -812,7 +821,7 @@ impl Swim {
             ..m.clone()
         };
         self.queue(&Update::Left(l));
-        let member = self.change(now, member);
+        let member = self.change(now, &member);
         self.events.push_back(Event::Left(member));
     }
 
@@ -839,7 +848,7 @@ impl Swim {
 
     /// Sets the record of `m.name` to `m` (adding it if new), keeping the pools, timers and
     /// tombstones in step with its state. Returns a copy of the member for the event.
-    fn change(&mut self, now: Instant, m: Member) -> Member {
+    fn change(&mut self, now: Instant, m: &Member) -> Member {
         let name = self.names.name(&m.name);
         let state = m.state;
         let member = self.names.member(m);
@@ -888,26 +897,28 @@ impl Swim {
         (*member).clone()
     }
 
-    fn merge(&mut self, now: Instant, pp: &PushPull) {
+    /// Applies a full state, each record as the rumour it implies. Takes it by value: at
+    /// thousands of members, copying each name and metadata again costs more than the merge.
+    fn merge(&mut self, now: Instant, pp: PushPull) {
         let mut newcomers = usize::MAX;
-        for m in &pp.members {
+        for m in pp.members {
             let u = match m.state {
                 State::Alive => Update::Alive(Alive {
-                    name: m.name.clone(),
+                    name: m.name,
                     run: m.run,
                     incarnation: m.incarnation,
                     addr: m.addr,
-                    meta: m.meta.clone(),
+                    meta: m.meta,
                 }),
                 State::Left => Update::Left(Left {
-                    name: m.name.clone(),
+                    name: m.name,
                     run: m.run,
                     incarnation: m.incarnation,
                 }),
                 // Another node's verdict of death is only grounds for suspicion here: the
                 // member gets its chance to refute (memberlist does the same).
                 State::Suspect | State::Dead => Update::Suspect(Suspect {
-                    name: m.name.clone(),
+                    name: m.name,
                     run: m.run,
                     incarnation: m.incarnation,
                     from: pp.from.clone(),
