@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use swimring::proto::{Channel, Config, Event, Identity, Swim, suspicion_min_timeout};
+use swimring::proto::{Channel, Config, Event, Identity, Member, Swim, suspicion_min_timeout};
 use swimring::wire::codec::{self, Transport};
 use swimring::wire::{Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
 
@@ -297,6 +297,47 @@ fn new_members_per_packet_are_bounded() {
     let limit = Config::lan().max_new_members_per_packet;
     assert_eq!(s.members().count(), 1 + limit);
     assert_eq!(s.stats().members_refused, (100 - limit) as u64);
+}
+
+#[test]
+fn an_assumed_view_is_reported_but_not_gossiped() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    let member = |name: &str, port: u16, incarnation: u32, state: State| Member {
+        name: name.into(),
+        addr: addr(port),
+        run: 1,
+        incarnation,
+        state,
+        meta: Bytes::new(),
+    };
+    let view = [
+        s.local().clone(),
+        member("b", 2, 2, State::Alive),
+        member("c", 3, 5, State::Suspect),
+    ];
+    s.assume_alive(now, &view);
+    // Known members are skipped, whatever the view says about them.
+    s.assume_alive(now, &[member("b", 2, 9, State::Dead)]);
+    assert_eq!(state(&s, "a"), Some((State::Alive, 0)));
+    assert_eq!(state(&s, "b"), Some((State::Alive, 2)));
+    assert_eq!(state(&s, "c"), Some((State::Alive, 5)));
+    let joined: Vec<String> = events(&mut s)
+        .into_iter()
+        .map(|e| match e {
+            Event::Joined(m) => m.name,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(joined, ["b", "c"]);
+    // Probes go out, but no rumour: every node is assumed to hold the same view.
+    let mut t = now;
+    while t < now + Duration::from_secs(3) {
+        s.handle_timeout(t);
+        assert_eq!(sent_updates(&mut s), []);
+        t = s.poll_timeout();
+    }
+    assert!(s.stats().probes_sent > 0);
 }
 
 #[test]

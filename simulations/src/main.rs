@@ -284,12 +284,13 @@ fn real_main(cli: &Cli) -> Result<ExitCode, String> {
     output::write_run(&cli.out, &r, !cli.no_plots)?;
     let sm = &r.summary;
     println!(
-        "{}: {} nodes, seed {}, {:.0} s virtual in {:.2} s wall ({:.0} events/s); converged at {}; trace {}",
+        "{}: {} nodes, seed {}, {:.0} s virtual in {:.2} s wall ({:.2} s setup, {:.0} events/s); converged at {}; trace {}",
         sm.scenario,
         sm.nodes,
         sm.seed,
         sm.sim_seconds,
         sm.wall_seconds,
+        sm.setup_wall_seconds,
         sm.events_per_wall_s,
         sm.converged_at_s
             .map_or("never".to_string(), |t| format!("{t:.1} s")),

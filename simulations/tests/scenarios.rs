@@ -3,7 +3,7 @@
 //! debug builds; every assertion compares against a fault-free baseline or a hard fact.
 
 use swimring_sim::{
-    Action, Bug, Burst, Latency, RunOptions, RunResult, Scenario, Target, output, run, sweep,
+    Action, Bug, Burst, Latency, RunOptions, RunResult, Scenario, Start, Target, output, run, sweep,
 };
 
 const N: usize = 16;
@@ -45,6 +45,24 @@ fn same_seed_same_trace_hash_and_different_seed_differs() {
     assert_eq!(a.summary.events, b.summary.events);
     s.seed = 4;
     assert_ne!(go(&s).summary.trace_hash, a.summary.trace_hash);
+}
+
+#[test]
+fn a_converged_start_agrees_from_the_start_and_still_detects_a_crash() {
+    let mut s = Scenario::builtin("kill-one", N, 5).unwrap();
+    s.preset = "local".into();
+    s.start = Start::Converged;
+    s.duration_s = 80.0;
+    let r = go(&s);
+    let before_crash: Vec<_> = r.samples.iter().take_while(|x| x.t_s < 60.0).collect();
+    assert!(!before_crash.is_empty());
+    assert!(
+        before_crash.iter().all(|x| x.agree_fraction == 1.0),
+        "every node agrees from the first sample"
+    );
+    assert!(r.summary.detection_all_s.is_some_and(|d| d.count == 1));
+    assert_eq!(r.summary.false_positives, 0);
+    assert!(r.summary.converged_at_s.is_some());
 }
 
 #[test]

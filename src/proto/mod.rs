@@ -15,6 +15,7 @@ mod order;
 mod pool;
 mod suspicion;
 mod swim;
+mod table;
 mod timings;
 
 pub use config::{Config, ConfigError, Preset};

@@ -1,89 +1,47 @@
-//! A set of member names with O(1) insert, remove and uniform random choice, for choosing
-//! probe relays, gossip targets and push-pull partners without scanning the member table.
-//! Its order depends only on the sequence of operations, never on hashing, so runs repeat.
-
-use std::collections::HashMap;
+//! Uniform random choice of a few members (probe relays, gossip targets, push-pull
+//! partners) from an array of names, without scanning it. The result depends only on the
+//! array's order and the RNG, never on hashing, so runs repeat.
 
 use rand::Rng;
 
 use super::interner::Name;
 
-/// Names with O(1) membership, removal and random sampling.
-#[derive(Debug, Default, Clone)]
-pub struct Pool {
-    names: Vec<Name>,
-    /// Position of each name in `names` (`u32`: a mesh is far below 4 billion members, and
-    /// every node holds one entry per member).
-    index: HashMap<Name, u32>,
-}
-
-impl Pool {
-    /// Adds `name`; no effect if present.
-    pub fn insert(&mut self, name: &Name) {
-        if !self.index.contains_key(&**name) {
-            self.index.insert(name.clone(), self.names.len() as u32);
-            self.names.push(name.clone());
-        }
+/// Up to `k` distinct names from `names` chosen uniformly, skipping those `exclude` rejects.
+pub fn sample(
+    names: &[Name],
+    rng: &mut impl Rng,
+    k: usize,
+    mut exclude: impl FnMut(&str) -> bool,
+) -> Vec<Name> {
+    let n = names.len();
+    let mut out: Vec<Name> = Vec::with_capacity(k);
+    if k == 0 || n == 0 {
+        return out;
     }
-
-    /// Removes `name`; no effect if absent.
-    pub fn remove(&mut self, name: &str) {
-        if let Some(i) = self.index.remove(name) {
-            let i = i as usize;
-            self.names.swap_remove(i);
-            if let Some(moved) = self.names.get(i) {
-                *self.index.get_mut(&**moved).expect("indexed") = i as u32;
+    // Rejection sampling is O(k) for the usual k << n; a bounded number of tries falls back
+    // to one partial shuffle of indices when most names are excluded.
+    for _ in 0..(4 * k + 8) {
+        let name = &names[rng.random_range(0..n)];
+        if !exclude(name) && !out.contains(name) {
+            out.push(name.clone());
+            if out.len() == k {
+                return out;
             }
         }
     }
-
-    /// Number of names.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// The names, in the pool's (operation-determined) order.
-    pub fn as_slice(&self) -> &[Name] {
-        &self.names
-    }
-
-    /// Up to `k` distinct names chosen uniformly, skipping those `exclude` rejects.
-    pub fn sample(
-        &self,
-        rng: &mut impl Rng,
-        k: usize,
-        mut exclude: impl FnMut(&str) -> bool,
-    ) -> Vec<Name> {
-        let n = self.names.len();
-        let mut out: Vec<Name> = Vec::with_capacity(k);
-        if k == 0 || n == 0 {
-            return out;
-        }
-        // Rejection sampling is O(k) for the usual k << n; a bounded number of tries falls
-        // back to one partial shuffle of indices when most names are excluded.
-        for _ in 0..(4 * k + 8) {
-            let name = &self.names[rng.random_range(0..n)];
-            if !exclude(name) && !out.contains(name) {
-                out.push(name.clone());
-                if out.len() == k {
-                    return out;
-                }
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in 0..n {
+        let j = rng.random_range(i..n);
+        idx.swap(i, j);
+        let name = &names[idx[i]];
+        if !exclude(name) && !out.contains(name) {
+            out.push(name.clone());
+            if out.len() == k {
+                break;
             }
         }
-        let mut idx: Vec<usize> = (0..n).collect();
-        for i in 0..n {
-            let j = rng.random_range(i..n);
-            idx.swap(i, j);
-            let name = &self.names[idx[i]];
-            if !exclude(name) && !out.contains(name) {
-                out.push(name.clone());
-                if out.len() == k {
-                    break;
-                }
-            }
-        }
-        out
     }
+    out
 }
 
 #[cfg(test)]
@@ -95,22 +53,14 @@ mod tests {
     use crate::proto::interner::Interner;
 
     #[test]
-    fn insert_remove_sample() {
-        let names = Interner::default();
-        let mut p = Pool::default();
-        for n in ["a", "b", "c", "d"] {
-            p.insert(&names.name(n));
-        }
-        p.insert(&names.name("a"));
-        assert_eq!(p.len(), 4);
-        p.remove("b");
-        p.remove("zz");
-        assert_eq!(p.len(), 3);
+    fn samples_are_distinct_and_respect_exclusion() {
+        let interner = Interner::default();
+        let names: Vec<Name> = ["a", "c", "d"].iter().map(|n| interner.name(n)).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let s = p.sample(&mut rng, 5, |n| n == "c");
+        let s = sample(&names, &mut rng, 5, |n| n == "c");
         let mut sorted: Vec<&str> = s.iter().map(|n| &**n).collect();
         sorted.sort();
         assert_eq!(sorted, vec!["a", "d"]);
-        assert!(p.sample(&mut rng, 2, |_| true).is_empty());
+        assert!(sample(&names, &mut rng, 2, |_| true).is_empty());
     }
 }

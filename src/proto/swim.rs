@@ -1,7 +1,6 @@
 //! The SWIM + Lifeguard state machine.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -17,8 +16,8 @@ use super::config::{Config, ConfigError};
 use super::event::{Channel, Event, Member, Stats, Transmit};
 use super::interner::{Interner, Name};
 use super::order::ProbeOrder;
-use super::pool::Pool;
 use super::suspicion::{Suspicion, min_timeout};
+use super::table::{Record, Table};
 use crate::wire::codec::{self, Frame, Limits, Transport};
 use crate::wire::{
     Ack, Alive, Dead, DecodeError, Left, MAX_NAME_LEN, Message, Nack, Ping, PingReq, PushPull,
@@ -37,17 +36,6 @@ pub struct Identity {
     pub run: u64,
     /// Initial metadata, at most [`Config::max_meta`] bytes.
     pub meta: Bytes,
-}
-
-/// What this node holds about another member: one of these per (observer, member) pair, so
-/// it is kept to a handle on a shared copy of the member plus this node's own timers.
-struct Record {
-    /// Shared with every node of the same [`Interner`] holding an equal record.
-    member: Arc<Member>,
-    /// When `member.state` last changed.
-    changed: Instant,
-    /// Boxed: only suspects carry one, and it would double every record's size.
-    suspicion: Option<Box<Suspicion>>,
 }
 
 struct Probe {
@@ -84,11 +72,8 @@ pub struct Swim {
     me: Member,
     leaving: bool,
     names: Interner,
-    members: BTreeMap<Name, Record>,
-    /// Other members that are alive or suspect.
-    live: Pool,
-    /// Other members that are dead (not left): reconnect candidates.
-    dead: Pool,
+    /// Every other member known, with the live and dead ones listed for sampling.
+    members: Table,
     /// Dead and left members by the time they changed state, to forget them later.
     gone: BTreeSet<(Instant, Name)>,
     order: ProbeOrder,
@@ -156,9 +141,7 @@ impl Swim {
             },
             leaving: false,
             names: interner,
-            members: BTreeMap::new(),
-            live: Pool::default(),
-            dead: Pool::default(),
+            members: Table::default(),
             gone: BTreeSet::new(),
             order: ProbeOrder::default(),
             broadcasts: Broadcasts::default(),
@@ -197,7 +180,7 @@ impl Swim {
         if name == self.me.name {
             return Some(&self.me);
         }
-        self.members.get(name).map(|r| &*r.member)
+        self.members.get(name).map(Record::member)
     }
 
     /// Every member this node knows, itself included, in name order. Dead and left members
@@ -206,19 +189,21 @@ impl Swim {
         let me = self.me.name.as_str();
         let before = self
             .members
+            .records()
             .range::<str, _>((Bound::Unbounded, Bound::Excluded(me)));
         let after = self
             .members
+            .records()
             .range::<str, _>((Bound::Excluded(me), Bound::Unbounded));
         before
-            .map(|(_, r)| &*r.member)
+            .map(|(_, r)| r.member())
             .chain(std::iter::once(&self.me))
-            .chain(after.map(|(_, r)| &*r.member))
+            .chain(after.map(|(_, r)| r.member()))
     }
 
     /// Members alive or suspect, this node included (unless it has left).
     pub fn live_count(&self) -> usize {
-        self.live.len() + usize::from(!self.leaving)
+        self.members.live().len() + usize::from(!self.leaving)
     }
 
     /// Counters, with the current local health score.
@@ -232,7 +217,7 @@ impl Swim {
     /// Whether this node's leave has been gossiped as widely as the protocol intends (or there
     /// is nobody left to tell): the driver may stop once this holds, or on its own timeout.
     pub fn leave_disseminated(&self) -> bool {
-        self.leaving && (self.live.len() == 0 || !self.broadcasts.contains(&self.me.name))
+        self.leaving && (self.members.live().is_empty() || !self.broadcasts.contains(&self.me.name))
     }
 
     // ----- output --------------------------------------------------------------------------
@@ -403,14 +388,14 @@ impl Swim {
             self.next_gossip = now + self.cfg.gossip_interval;
         }
         if !self.leaving && now >= self.next_push_pull {
-            let partner = self.live.sample(&mut self.rng, 1, |_| false).pop();
+            let partner = self.members.sample_live(&mut self.rng, 1, |_| false).pop();
             if let Some(addr) = partner.and_then(|n| self.member(&n).map(|m| m.addr)) {
                 self.push_pull(addr, false);
             }
             self.next_push_pull = now + self.push_pull_interval();
         }
         if !self.leaving && now >= self.next_reconnect {
-            let partner = self.dead.sample(&mut self.rng, 1, |_| false).pop();
+            let partner = self.members.sample_dead(&mut self.rng);
             if let Some(addr) = partner.and_then(|n| self.member(&n).map(|m| m.addr)) {
                 self.push_pull(addr, false);
             }
@@ -431,21 +416,24 @@ impl Swim {
 
     fn start_probe(&mut self, now: Instant) {
         let members = &self.members;
-        let Some(target) = self.order.next(&mut self.rng, self.live.as_slice(), |n| {
-            members.get(n).is_some_and(|r| r.member.state.is_live())
+        let Some(target) = self.order.next(&mut self.rng, members.live(), |n| {
+            members.get(n).is_some_and(|r| r.member().state.is_live())
         }) else {
             return;
         };
         let seq = self.next_seq();
-        let rec = &self.members[&*target];
-        let addr = rec.member.addr;
+        let rec = self
+            .members
+            .get(&target)
+            .expect("probe targets are members");
+        let addr = rec.member().addr;
         let mut msgs = Vec::with_capacity(2);
         // Lifeguard's buddy system: tell a suspect it is suspected, so it can refute at once.
-        if rec.member.state == State::Suspect {
+        if rec.member().state == State::Suspect {
             msgs.push(Message::Update(Update::Suspect(Suspect {
                 name: target.to_string(),
-                run: rec.member.run,
-                incarnation: rec.member.incarnation,
+                run: rec.member().run,
+                incarnation: rec.member().incarnation,
                 from: self.me.name.clone(),
             })));
         }
@@ -472,15 +460,15 @@ impl Swim {
         let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
         let members = &self.members;
         let relays = self
-            .live
-            .sample(&mut self.rng, self.cfg.indirect_checks, |n| {
+            .members
+            .sample_live(&mut self.rng, self.cfg.indirect_checks, |n| {
                 n == &*target
                     || members
                         .get(n)
-                        .is_none_or(|r| r.member.state != State::Alive)
+                        .is_none_or(|r| r.member().state != State::Alive)
             });
         for relay in &relays {
-            let relay_addr = self.members[&**relay].member.addr;
+            let relay_addr = self.members.get(relay).expect("sampled").member().addr;
             let req = PingReq {
                 seq,
                 target: target.to_string(),
@@ -529,14 +517,14 @@ impl Swim {
         };
         // A failed probe of a member already suspected by others is an independent
         // confirmation (Lifeguard), which shortens its suspicion timeout.
-        if rec.member.state.is_live() && rec.member.addr == p.addr {
-            if rec.member.state == State::Alive {
+        if rec.member().state.is_live() && rec.member().addr == p.addr {
+            if rec.member().state == State::Alive {
                 self.stats.suspicions_raised += 1;
             }
             let s = Suspect {
                 name: p.target.to_string(),
-                run: rec.member.run,
-                incarnation: rec.member.incarnation,
+                run: rec.member().run,
+                incarnation: rec.member().incarnation,
                 from: self.me.name.clone(),
             };
             self.apply(now, Update::Suspect(s), &mut 0);
@@ -598,7 +586,7 @@ impl Swim {
         let Some(rec) = self.members.get(a.name.as_str()) else {
             return self.admit(now, a, newcomers);
         };
-        let m = &*rec.member;
+        let m = rec.member();
         if a.run < m.run {
             return;
         }
@@ -658,7 +646,7 @@ impl Swim {
         members: impl IntoIterator<Item = &'a Member>,
     ) {
         for m in members {
-            if m.name == self.me.name || self.members.contains_key(m.name.as_str()) {
+            if m.name == self.me.name || self.members.get(&m.name).is_some() {
                 continue;
             }
             if self.members.len() + 1 >= self.cfg.max_members {
@@ -712,19 +700,20 @@ impl Swim {
         let Some(rec) = self.members.get_mut(s.name.as_str()) else {
             return;
         };
-        if s.run != rec.member.run || s.incarnation < rec.member.incarnation {
+        if s.run != rec.member().run || s.incarnation < rec.member().incarnation {
             return;
         }
-        match rec.member.state {
+        match rec.member().state {
             State::Dead | State::Left => {}
             State::Suspect => {
+                // The suspicion started when the member became suspect.
+                let started = rec.changed();
                 let Some(susp) = rec.suspicion.as_mut() else {
                     return;
                 };
-                // The suspicion started when the member became suspect.
-                let old = rec.changed + susp.timeout();
+                let old = started + susp.timeout();
                 if susp.confirm(&s.from) {
-                    let new = rec.changed + susp.timeout();
+                    let new = started + susp.timeout();
                     let name = self.names.name(&s.name);
                     self.suspicions.remove(&(old, name.clone()));
                     self.suspicions.insert((new, name));
@@ -735,7 +724,7 @@ impl Swim {
                 let member = Member {
                     incarnation: s.incarnation,
                     state: State::Suspect,
-                    ..(*rec.member).clone()
+                    ..rec.member().clone()
                 };
                 // Lifeguard: expect confirmations from up to mult − 2 others, if that many exist.
                 let k = self.cfg.suspicion_mult.saturating_sub(2);
@@ -764,14 +753,14 @@ impl Swim {
         let Some(rec) = self.members.get(name) else {
             return;
         };
-        if rec.member.state != State::Suspect {
+        if rec.member().state != State::Suspect {
             return;
         }
         self.stats.deaths_declared += 1;
         let d = Dead {
             name: name.to_owned(),
-            run: rec.member.run,
-            incarnation: rec.member.incarnation,
+            run: rec.member().run,
+            incarnation: rec.member().incarnation,
             from: self.me.name.clone(),
         };
         self.apply_dead(now, d);
@@ -787,7 +776,7 @@ impl Swim {
         let Some(rec) = self.members.get(d.name.as_str()) else {
             return;
         };
-        let m = &*rec.member;
+        let m = rec.member();
         if d.run != m.run || d.incarnation < m.incarnation || !m.state.is_live() {
             return;
         }
@@ -811,7 +800,7 @@ impl Swim {
         let Some(rec) = self.members.get(l.name.as_str()) else {
             return;
         };
-        let m = &*rec.member;
+        let m = rec.member();
         if l.run != m.run || l.incarnation < m.incarnation || m.state == State::Left {
             return;
         }
@@ -850,49 +839,18 @@ impl Swim {
     /// tombstones in step with its state. Returns a copy of the member for the event.
     fn change(&mut self, now: Instant, m: &Member) -> Member {
         let name = self.names.name(&m.name);
-        let state = m.state;
         let member = self.names.member(m);
-        let old = match self.members.entry(name.clone()) {
-            Entry::Occupied(mut e) => {
-                let rec = e.get_mut();
-                let old = (rec.member.state, rec.changed, rec.suspicion.take());
-                rec.member = Arc::clone(&member);
-                rec.changed = now;
-                Some(old)
-            }
-            Entry::Vacant(e) => {
-                e.insert(Record {
-                    member: Arc::clone(&member),
-                    changed: now,
-                    suspicion: None,
-                });
-                None
-            }
-        };
-        if let Some((old_state, changed, suspicion)) = old {
-            if let Some(s) = suspicion {
+        if let Some(previous) = self.members.set(name.clone(), Arc::clone(&member), now) {
+            if let Some(s) = previous.suspicion {
                 self.suspicions
-                    .remove(&(changed + s.timeout(), name.clone()));
+                    .remove(&(previous.changed + s.timeout(), name.clone()));
             }
-            if matches!(old_state, State::Dead | State::Left) {
-                self.gone.remove(&(changed, name.clone()));
+            if matches!(previous.state, State::Dead | State::Left) {
+                self.gone.remove(&(previous.changed, name.clone()));
             }
         }
-        match state {
-            State::Alive | State::Suspect => {
-                self.live.insert(&name);
-                self.dead.remove(&name);
-            }
-            State::Dead => {
-                self.live.remove(&name);
-                self.dead.insert(&name);
-                self.gone.insert((now, name));
-            }
-            State::Left => {
-                self.live.remove(&name);
-                self.dead.remove(&name);
-                self.gone.insert((now, name));
-            }
+        if matches!(member.state, State::Dead | State::Left) {
+            self.gone.insert((now, name));
         }
         (*member).clone()
     }
@@ -934,8 +892,7 @@ impl Swim {
                 break;
             }
             self.gone.pop_first();
-            self.dead.remove(&name);
-            self.members.remove(&*name);
+            self.members.remove(&name);
         }
     }
 
@@ -953,7 +910,7 @@ impl Swim {
     }
 
     fn retransmit_limit(&self) -> u32 {
-        retransmit_limit(self.cfg.retransmit_mult, self.live.len() + 1)
+        retransmit_limit(self.cfg.retransmit_mult, self.members.live().len() + 1)
     }
 
     /// Sends `msgs` in one datagram, filling the rest of it with rumours.
@@ -994,8 +951,8 @@ impl Swim {
             return;
         }
         let targets = self
-            .live
-            .sample(&mut self.rng, self.cfg.gossip_nodes, |_| false);
+            .members
+            .sample_live(&mut self.rng, self.cfg.gossip_nodes, |_| false);
         let budget = self.cfg.max_datagram - codec::envelope_overhead(&self.cfg.label, 1000);
         for t in targets {
             let limit = self.retransmit_limit();
@@ -1003,7 +960,7 @@ impl Swim {
             if frames.is_empty() {
                 break;
             }
-            let addr = self.members[&*t].member.addr;
+            let addr = self.members.get(&t).expect("sampled").member().addr;
             self.datagram(addr, frames);
         }
     }
