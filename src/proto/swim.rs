@@ -343,7 +343,7 @@ impl Swim {
             match msg {
                 Message::Ping(p) => {
                     if p.target == self.me.name {
-                        reply.push(Message::Ack(Ack { seq: p.seq }));
+                        reply.push(codec::encode_frame(&Message::Ack(Ack { seq: p.seq })));
                     }
                 }
                 Message::Ack(a) => self.handle_ack(a.seq),
@@ -351,14 +351,14 @@ impl Swim {
                     let wants_reply = pp.reply;
                     self.merge(now, pp);
                     if wants_reply {
-                        reply.push(Message::PushPull(self.full_state(false, false)));
+                        reply.push(self.full_state(false, false));
                     }
                 }
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
                 Message::Nack(_) | Message::PingReq(_) => {}
             }
         }
-        Ok((!reply.is_empty()).then(|| codec::encode_messages(&self.cfg.label, &reply)))
+        Ok((!reply.is_empty()).then(|| codec::encode_envelope(&self.cfg.label, reply)))
     }
 
     /// Runs whatever is due at `now`: probes, timeouts, gossip, state exchange, reconnects.
@@ -512,7 +512,7 @@ impl Swim {
             1
         };
         self.awareness.apply(delta);
-        let Some(rec) = self.members.get(&*p.target) else {
+        let Some(rec) = self.members.get(&p.target) else {
             return;
         };
         // A failed probe of a member already suspected by others is an independent
@@ -965,18 +965,12 @@ impl Swim {
         }
     }
 
-    fn full_state(&self, join: bool, reply: bool) -> PushPull {
-        PushPull {
-            from: self.me.name.clone(),
-            join,
-            reply,
-            members: self.members().cloned().collect(),
-        }
+    fn full_state(&self, join: bool, reply: bool) -> Frame {
+        codec::push_pull_frame(&self.me.name, join, reply, self.members())
     }
 
     fn push_pull(&mut self, addr: SocketAddr, join: bool) {
-        let msg = Message::PushPull(self.full_state(join, true));
-        let payload = codec::encode_messages(&self.cfg.label, [&msg]);
+        let payload = codec::encode_envelope(&self.cfg.label, vec![self.full_state(join, true)]);
         self.stream(addr, payload);
     }
 

@@ -187,11 +187,12 @@ mod tests {
     use crate::proto::interner::Interner;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // one real instant as the test's epoch
     fn arrays_follow_each_state_change() {
         let names = Interner::default();
         let now = Instant::now();
         let mut t = Table::default();
-        let mut set = |t: &mut Table, name: &str, state: State| {
+        let set = |t: &mut Table, name: &str, state: State| {
             let m = Member {
                 name: name.into(),
                 addr: "127.0.0.1:1".parse().unwrap(),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::error::DecodeError;
 use super::message::{
-    Ack, Alive, Dead, Left, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
+    Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
 };
 use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
 
@@ -113,6 +113,37 @@ fn body<T: Serialize>(tag: u8, value: &T) -> Frame {
         tag,
         body: bytes.into(),
     }
+}
+
+/// Encodes a full-state exchange from borrowed members, as the frame
+/// [`encode_frame`]`(&Message::PushPull(..))` would give for the same values: a node with
+/// thousands of members sends one every reconnect and push-pull interval, and copying every
+/// record first cost as much as encoding it.
+pub fn push_pull_frame<'a>(
+    from: &str,
+    join: bool,
+    reply: bool,
+    members: impl IntoIterator<Item = &'a MemberState>,
+) -> Frame {
+    /// [`PushPull`] with borrowed fields: serde encodes a reference as the value it points
+    /// to, so the bytes are the same.
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        from: &'a str,
+        join: bool,
+        reply: bool,
+        members: Vec<&'a MemberState>,
+    }
+    let members = members.into_iter().collect();
+    body(
+        tag::PUSH_PULL,
+        &Borrowed {
+            from,
+            join,
+            reply,
+            members,
+        },
+    )
 }
 
 /// Encodes one message as a frame.
@@ -301,7 +332,7 @@ pub fn decode_tags(meta: &[u8]) -> Result<std::collections::BTreeMap<String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{MemberState, State};
+    use crate::wire::State;
 
     fn limits() -> Limits {
         Limits {
@@ -320,6 +351,29 @@ mod tests {
             meta: vec![1; meta_len].into(),
         })
         .into()
+    }
+
+    #[test]
+    fn a_borrowed_push_pull_encodes_like_an_owned_one() {
+        let member = |name: &str, meta_len: usize| MemberState {
+            name: name.into(),
+            addr: "[::1]:7946".parse().unwrap(),
+            run: 3,
+            incarnation: 9,
+            state: State::Suspect,
+            meta: vec![7; meta_len].into(),
+        };
+        let members = vec![member("a", 0), member("bb", 300)];
+        let owned = Message::PushPull(PushPull {
+            from: "a".into(),
+            join: true,
+            reply: false,
+            members: members.clone(),
+        });
+        assert_eq!(
+            push_pull_frame("a", true, false, &members),
+            encode_frame(&owned)
+        );
     }
 
     #[test]
