@@ -55,7 +55,9 @@ async fn killing_a_node_moves_exactly_its_tasks_to_the_survivors() {
     })
     .await;
     wait_for("every ring checksum agrees", limit, || {
-        nodes.iter().all(|n| n.ring_checksum() == seed.ring_checksum())
+        nodes
+            .iter()
+            .all(|n| n.ring_checksum() == seed.ring_checksum())
     })
     .await;
     for key in ["task-0001", "anything"] {

@@ -49,6 +49,9 @@ struct Probe {
     target: String,
     addr: SocketAddr,
     ack_deadline: Instant,
+    /// When the probe fails if no ack came, directly or through the relays: the relays get
+    /// as long as the direct ping had. The end of the probe period caps it too.
+    give_up: Instant,
     indirect: bool,
     expected_nacks: u32,
     nacks: u32,
@@ -235,8 +238,12 @@ impl Swim {
                 .min(self.next_push_pull)
                 .min(self.next_reconnect);
         }
-        if let Some(p) = self.probe.as_ref().filter(|p| !p.indirect) {
-            t = t.min(p.ack_deadline);
+        if let Some(p) = self.probe.as_ref() {
+            t = t.min(if p.indirect {
+                p.give_up
+            } else {
+                p.ack_deadline
+            });
         }
         if let Some((at, _)) = self.suspicions.first() {
             t = t.min(*at);
@@ -363,6 +370,13 @@ impl Swim {
         {
             self.probe_indirectly();
         }
+        if self
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.indirect && now >= p.give_up)
+        {
+            self.finish_probe(now);
+        }
         if !self.leaving && now >= self.next_probe {
             self.finish_probe(now);
             self.start_probe(now);
@@ -433,11 +447,13 @@ impl Swim {
         }));
         self.send(addr, msgs);
         self.stats.probes_sent += 1;
+        let wait = self.awareness.scale(self.cfg.probe_timeout);
         self.probe = Some(Probe {
             seq,
             target,
             addr,
-            ack_deadline: now + self.awareness.scale(self.cfg.probe_timeout),
+            ack_deadline: now + wait,
+            give_up: now + wait * 2,
             indirect: false,
             expected_nacks: 0,
             nacks: 0,
@@ -489,8 +505,8 @@ impl Swim {
         }
     }
 
-    /// The probe period ended without an ack: Lifeguard blames missing nacks on this node's
-    /// own health, and the target becomes suspect.
+    /// The probe failed (no ack by its give-up time or the end of the period): Lifeguard
+    /// blames missing nacks on this node's own health, and the target becomes suspect.
     fn finish_probe(&mut self, now: Instant) {
         let Some(p) = self.probe.take() else { return };
         let delta = if p.expected_nacks > 0 {
@@ -505,15 +521,18 @@ impl Swim {
         // A failed probe of a member already suspected by others is an independent
         // confirmation (Lifeguard), which shortens its suspicion timeout.
         if rec.member.state.is_live() && rec.member.addr == p.addr {
-            if rec.member.state == State::Alive {
-                self.stats.suspicions_raised += 1;
-            }
             let s = Suspect {
                 name: p.target,
                 run: rec.member.run,
                 incarnation: rec.member.incarnation,
                 from: self.me.name.clone(),
             };
+            if rec.member.state == State::Alive {
+                self.stats.suspicions_raised += 1;
+                // Tell the suspect at once, not only through gossip: a live member then
+                // refutes within a round trip, which keeps a short suspicion timeout safe.
+                self.send(p.addr, vec![Message::Update(Update::Suspect(s.clone()))]);
+            }
             self.apply(now, Update::Suspect(s), &mut 0);
         }
     }
@@ -665,6 +684,10 @@ impl Swim {
         if s.name == self.me.name {
             if !self.leaving && s.run == self.me.run && s.incarnation >= self.me.incarnation {
                 self.refute(now, s.incarnation);
+                // Answer the accuser directly as well: its suspicion timer started first.
+                if let Some(addr) = self.members.get(&s.from).map(|r| r.member.addr) {
+                    self.send(addr, vec![Message::Update(self.alive_self())]);
+                }
             }
             return;
         }
@@ -692,8 +715,8 @@ impl Swim {
             }
             State::Alive => {
                 rec.member.incarnation = s.incarnation;
-                // Lifeguard: expect confirmations from up to mult − 2 others, if that many exist.
-                let k = self.cfg.suspicion_mult.saturating_sub(2);
+                // Lifeguard: expect k confirmations, if that many others exist.
+                let k = self.cfg.suspicion_confirmations;
                 let expected = if n.saturating_sub(2) < k as usize {
                     0
                 } else {
@@ -703,10 +726,15 @@ impl Swim {
                 let max = min * self.cfg.suspicion_max_timeout_mult;
                 let susp = Box::new(Suspicion::new(&s.from, expected, min, max));
                 let name = s.name.clone();
+                let heard = s.from != self.me.name;
                 self.queue(&Update::Suspect(s));
                 let member = self.set_state(now, &name, State::Suspect);
                 self.suspicions.insert((now + susp.timeout(), name.clone()));
                 self.members.get_mut(&name).expect("present").suspicion = Some(susp);
+                if heard {
+                    // Probe it next: a failure here is an independent confirmation.
+                    self.order.probe_soon(&name);
+                }
                 self.events.push_back(Event::Suspect(member));
             }
         }
@@ -782,14 +810,19 @@ impl Swim {
     }
 
     fn broadcast_alive_self(&mut self, _now: Instant) {
-        let a = Update::Alive(Alive {
+        let a = self.alive_self();
+        self.queue(&a);
+    }
+
+    /// This node's own alive rumour, at its current incarnation.
+    fn alive_self(&self) -> Update {
+        Update::Alive(Alive {
             name: self.me.name.clone(),
             run: self.me.run,
             incarnation: self.me.incarnation,
             addr: self.me.addr,
             meta: self.me.meta.clone(),
-        });
-        self.queue(&a);
+        })
     }
 
     /// Moves a member to `state`, keeping the pools, timers and tombstones in step. Returns a
