@@ -420,3 +420,39 @@ fn a_member_that_hears_a_suspicion_probes_the_suspect_next() {
         "the next probe goes to the suspect, out of turn"
     );
 }
+
+#[test]
+fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    feed(&mut s, start, &[alive("b", 2, 1, 0)]);
+    let cfg = Config::lan();
+    let slow = cfg.probe_timeout * 2 + Duration::from_millis(100);
+    assert!(slow * 2 > cfg.probe_timeout * 2 && slow < cfg.probe_interval);
+    let ack_after = |s: &mut Swim, pinged: Instant, seq: u32| {
+        // Run the timers up to the ack's arrival (nobody else answers), then deliver it.
+        while s.poll_timeout() <= pinged + slow {
+            let t = s.poll_timeout();
+            s.handle_timeout(t);
+            sent(s);
+        }
+        let ack = codec::encode_messages("", &[Message::Ack(Ack { seq })]);
+        s.handle_datagram(pinged + slow, addr(2), &ack).unwrap();
+    };
+    let seq_of = |msgs: &[(SocketAddr, Message)]| {
+        msgs.iter().find_map(|(_, m)| match m {
+            Message::Ping(p) => Some(p.seq),
+            _ => None,
+        })
+    };
+
+    // Unknown round trip: the probe fails at 2 × probe_timeout, before the slow ack comes.
+    let (pinged, seq) = run_until(&mut s, start, Duration::from_secs(5), seq_of);
+    ack_after(&mut s, pinged, seq);
+    assert_eq!(state(&s, "b"), Some((State::Suspect, 0)));
+    // b refutes; the late ack measured it, so the next probe waits for it.
+    feed(&mut s, pinged + slow, &[alive("b", 2, 1, 1)]);
+    let (pinged, seq) = run_until(&mut s, pinged + slow, Duration::from_secs(5), seq_of);
+    ack_after(&mut s, pinged, seq);
+    assert_eq!(state(&s, "b"), Some((State::Alive, 1)), "not suspected again");
+}

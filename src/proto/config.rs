@@ -121,15 +121,17 @@ const fn ms(n: u64) -> Duration {
 
 impl Config {
     /// One probe a second and memberlist's gossip, like memberlist's `DefaultLANConfig`, but
-    /// tuned to detect a failure in about half its time with no more false deaths (evidence
-    /// and trade-offs: docs/BENCHMARKS.md): a probe fails after 2 × 200 ms rather than at the
-    /// end of its period, and a suspicion lasts `1 × max(1, log10 n)` s once two other
-    /// members confirm it, 6 × that for a lone accuser.
+    /// tuned to detect a failure in about half its time (evidence and trade-offs:
+    /// docs/BENCHMARKS.md): a probe fails after 2 × 250 ms rather than at the end of its
+    /// period, and a suspicion lasts `1 × max(1, log10 n)` s once two other members confirm
+    /// it, 6 × that for a lone accuser. The price: a member that suddenly turns slower than
+    /// about 250 ms per round trip on a lossy network can be declared dead, where memberlist
+    /// tolerates about twice that.
     pub fn lan() -> Config {
         Config {
             label: String::new(),
             probe_interval: ms(1000),
-            probe_timeout: ms(200),
+            probe_timeout: ms(250),
             indirect_checks: 3,
             gossip_interval: ms(200),
             gossip_nodes: 3,

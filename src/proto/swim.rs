@@ -42,15 +42,30 @@ struct Record {
     changed: Instant,
     /// Boxed: only suspects carry one, and it would double every record's size.
     suspicion: Option<Box<Suspicion>>,
+    /// Smoothed round-trip time of this node's direct probes of the member, in µs (0: not
+    /// measured yet). A member that answers slowly gets twice that to answer, up to the end
+    /// of the probe period, instead of being suspected for being slow.
+    rtt_us: u32,
+}
+
+/// The last failed probe, whose ack may still come: a late direct ack still measures the
+/// target's round-trip time, so a slow member gets more patience from the next probe.
+struct LateAck {
+    seq: u32,
+    target: String,
+    addr: SocketAddr,
+    sent: Instant,
 }
 
 struct Probe {
     seq: u32,
     target: String,
     addr: SocketAddr,
+    sent: Instant,
     ack_deadline: Instant,
     /// When the probe fails if no ack came, directly or through the relays: the relays get
-    /// as long as the direct ping had. The end of the probe period caps it too.
+    /// as long as the direct ping had, and a slow target twice its round-trip time. The end
+    /// of the probe period caps it too.
     give_up: Instant,
     indirect: bool,
     expected_nacks: u32,
@@ -93,6 +108,7 @@ pub struct Swim {
     rng: ChaCha8Rng,
     seq: u32,
     probe: Option<Probe>,
+    late: Option<LateAck>,
     relays: Vec<Relay>,
     suspicions: BTreeSet<(Instant, String)>,
     next_probe: Instant,
@@ -148,6 +164,7 @@ impl Swim {
             rng,
             seq: 0,
             probe: None,
+            late: None,
             relays: Vec::new(),
             suspicions: BTreeSet::new(),
             next_probe,
@@ -314,7 +331,7 @@ impl Swim {
                         self.send(from, vec![Message::Ack(Ack { seq: p.seq })]);
                     }
                 }
-                Message::Ack(a) => self.handle_ack(a.seq),
+                Message::Ack(a) => self.handle_ack(now, a.seq, Some(from)),
                 Message::Nack(n) => {
                     if let Some(p) = self.probe.as_mut().filter(|p| p.seq == n.seq) {
                         p.nacks += 1;
@@ -347,7 +364,7 @@ impl Swim {
                         reply.push(Message::Ack(Ack { seq: p.seq }));
                     }
                 }
-                Message::Ack(a) => self.handle_ack(a.seq),
+                Message::Ack(a) => self.handle_ack(now, a.seq, None),
                 Message::PushPull(pp) => {
                     self.merge(now, &pp);
                     if pp.reply {
@@ -431,6 +448,7 @@ impl Swim {
         let seq = self.next_seq();
         let rec = &self.members[&target];
         let addr = rec.member.addr;
+        let rtt = Duration::from_micros(rec.rtt_us.into());
         let mut msgs = Vec::with_capacity(2);
         // Lifeguard's buddy system: tell a suspect it is suspected, so it can refute at once.
         if rec.member.state == State::Suspect {
@@ -452,8 +470,9 @@ impl Swim {
             seq,
             target,
             addr,
+            sent: now,
             ack_deadline: now + wait,
-            give_up: now + wait * 2,
+            give_up: now + (wait * 2).max(rtt * 2),
             indirect: false,
             expected_nacks: 0,
             nacks: 0,
@@ -493,10 +512,20 @@ impl Swim {
         }
     }
 
-    fn handle_ack(&mut self, seq: u32) {
-        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
-            self.probe = None;
+    /// An ack for `seq`; `direct` is the datagram's sender (none over a stream).
+    fn handle_ack(&mut self, now: Instant, seq: u32, direct: Option<SocketAddr>) {
+        if let Some(p) = self.probe.take_if(|p| p.seq == seq) {
+            if direct == Some(p.addr) {
+                self.sample_rtt(&p.target, now - p.sent);
+            }
             self.awareness.apply(-1);
+            return;
+        }
+        if let Some(l) = self
+            .late
+            .take_if(|l| l.seq == seq && direct == Some(l.addr))
+        {
+            self.sample_rtt(&l.target, now - l.sent);
             return;
         }
         if let Some(i) = self.relays.iter().position(|r| r.seq == seq) {
@@ -505,10 +534,30 @@ impl Swim {
         }
     }
 
+    /// Folds one round-trip sample into the member's smoothed RTT (weight 1/8, as TCP's).
+    fn sample_rtt(&mut self, name: &str, rtt: Duration) {
+        if let Some(rec) = self.members.get_mut(name) {
+            let sample = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+            let old = u64::from(rec.rtt_us);
+            let smoothed = if old == 0 {
+                sample
+            } else {
+                (7 * old).saturating_add(sample) / 8
+            };
+            rec.rtt_us = u32::try_from(smoothed.max(1)).unwrap_or(u32::MAX);
+        }
+    }
+
     /// The probe failed (no ack by its give-up time or the end of the period): Lifeguard
     /// blames missing nacks on this node's own health, and the target becomes suspect.
     fn finish_probe(&mut self, now: Instant) {
         let Some(p) = self.probe.take() else { return };
+        self.late = Some(LateAck {
+            seq: p.seq,
+            target: p.target.clone(),
+            addr: p.addr,
+            sent: p.sent,
+        });
         let delta = if p.expected_nacks > 0 {
             (p.expected_nacks - p.nacks.min(p.expected_nacks)) as i32
         } else {
@@ -652,6 +701,7 @@ impl Swim {
                 },
                 changed: now,
                 suspicion: None,
+                rtt_us: 0,
             },
         );
         self.order.insert(&mut self.rng, &name);
