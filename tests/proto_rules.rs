@@ -454,5 +454,9 @@ fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
     feed(&mut s, pinged + slow, &[alive("b", 2, 1, 1)]);
     let (pinged, seq) = run_until(&mut s, pinged + slow, Duration::from_secs(5), seq_of);
     ack_after(&mut s, pinged, seq);
-    assert_eq!(state(&s, "b"), Some((State::Alive, 1)), "not suspected again");
+    assert_eq!(
+        state(&s, "b"),
+        Some((State::Alive, 1)),
+        "not suspected again"
+    );
 }
