@@ -9,8 +9,9 @@ Both run on the same kind of hosts: one network namespace per agent on a private
             median host (one lost rumour delays the first figure to the next push-pull)
   traffic   bytes each host sends per second in a steady, healthy mesh (veth counters), and
             each agent's CPU (utime + stime from /proc) over the same window
-  detect    kill -9 one agent: time until the first survivor, and until the last one,
-            declares it dead (event timestamps)
+  detect    --kills rounds of kill -9 one agent (then restart it): time until the first
+            survivor suspects it, and until the first and the last survivor declare it dead
+            (event timestamps); medians over the rounds, and the slowest round
   loss      10% random loss on every survivor's link (nft numgen) for --loss-secs: how many
             times a live member is declared dead. Suspicions are counted too, but do not
             compare them: swimring emits member_suspect on every member that hears of one,
@@ -138,7 +139,9 @@ class Agent:
         self.events = []  # (ts, event, member)
         self.lock = threading.Lock()
         addr = f"{ip}:{PORT}"
-        self.log = open(os.path.join(logdir, f"{system}-{len(net.hosts)}-{self.name}.log"), "w")
+        # Appended to: a restarted agent (see detect) keeps writing to its host's log.
+        self.log = open(os.path.join(logdir, f"{system}-{len(net.hosts)}-{self.name}.log"), "a")
+        self.log.write(f"--- started {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
         if system == "swimring":
             # serf runs unencrypted by default, so swimring does too: like for like on the wire.
             cmd = [bin_, "agent", "--name", self.name, "--bind", addr, "--profile", "lan",
@@ -261,37 +264,21 @@ def run_one(system, bin_, n, args, logdir):
         print(f"  {system} {n}: {out['bytes_per_node_s']} B/node/s, "
               f"{out['cpu_pct_per_node']} % of a core per node", flush=True)
 
-        victim = agents[-1]
+        out.update(detect(system, bin_, net, agents, seed, args, logdir))
+        if args.loss_secs <= 0:
+            return out
+
+        # The last victim stays dead; the others run 10% loss on their links.
         survivors = agents[:-1]
-        t_kill = time.time()
-        victim.kill()
-
-        def all_detected():
-            times = []
-            for a in survivors:
-                ts = [t for t, m in a.seen("member_dead", t_kill) if m == victim.name]
-                if not ts:
-                    return None
-                times.append(min(ts))
-            return times
-
-        wait(f"{system} {n}: all survivors declare {victim.name} dead", 300, all_detected)
-        times = all_detected()
-        out["detect_first_s"] = round(min(times) - t_kill, 3)
-        out["detect_all_s"] = round(max(times) - t_kill, 3)
-        print(f"  {system} {n}: detect first {out['detect_first_s']} s, all {out['detect_all_s']} s",
-              flush=True)
-
-        idxs = list(range(n - 1))
+        victim = agents[-1].name
         time.sleep(args.settle)
         t_loss = time.time()
-        net.loss(idxs, 10)
+        net.loss(range(n - 1), 10)
         time.sleep(args.loss_secs)
-        net.heal(idxs)
+        net.heal(range(n - 1))
         time.sleep(5)  # deaths raised during the loss may take a moment to be logged
-        false = [(a.name, m) for a in survivors for t, m in a.seen("member_dead", t_loss) if m != victim.name]
-        suspects = [(a.name, m) for a in survivors for t, m in a.seen("member_suspect", t_loss)
-                    if m != victim.name]
+        false = [(a.name, m) for a in survivors for t, m in a.seen("member_dead", t_loss) if m != victim]
+        suspects = [(a.name, m) for a in survivors for t, m in a.seen("member_suspect", t_loss) if m != victim]
         out["loss_secs"] = args.loss_secs
         out["false_deaths"] = len(false)
         out["false_dead_members"] = len({m for _, m in false})
@@ -305,6 +292,63 @@ def run_one(system, bin_, n, args, logdir):
     return out
 
 
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def detect(system, bin_, net, agents, seed, args, logdir):
+    """--kills rounds of: kill -9 one agent, time until the first survivor suspects it and until
+    the first and the last survivor declare it dead, then restart it under the same name and
+    wait until every other agent has seen it join again. Each round's victim is another host
+    (never host 0); the last one stays dead. One kill is one random draw (who probes the victim
+    first, how many peers confirm), so the medians over the rounds are what to compare."""
+    n = len(agents)
+    rounds = []
+    for r in range(args.kills):
+        i = n - 1 - r % (n - 1)
+        victim = agents[i]
+        survivors = [a for a in agents if a is not victim]
+        t_kill = time.time()
+        victim.kill()
+
+        def first_times(event):
+            times = []
+            for a in survivors:
+                ts = [t for t, m in a.seen(event, t_kill) if m == victim.name]
+                if not ts:
+                    return None
+                times.append(min(ts))
+            return times
+
+        wait(f"{system} {n}: all survivors declare {victim.name} dead", 300, lambda: first_times("member_dead"))
+        dead = first_times("member_dead")
+        suspected = [t for a in survivors for t, m in a.seen("member_suspect", t_kill) if m == victim.name]
+        rounds.append({
+            "suspect_first_s": round(min(suspected, default=min(dead)) - t_kill, 3),
+            "detect_first_s": round(min(dead) - t_kill, 3),
+            "detect_all_s": round(max(dead) - t_kill, 3),
+        })
+        print(f"  {system} {n}: kill {r + 1}/{args.kills}: {rounds[-1]}", flush=True)
+        if r + 1 == args.kills:
+            agents.append(agents.pop(i))  # the dead one last, for the loss phase
+            break
+        victim.close()
+        t_restart = time.time()
+        agents[i] = Agent(system, bin_, net, i, [seed], logdir)
+        wait(f"{system} {n}: {victim.name} rejoins", 120, lambda: all(
+            any(m == victim.name for _, m in a.seen("member_joined", t_restart)) for a in survivors))
+        time.sleep(args.settle)
+    out = {"kills": rounds}
+    for k in ("suspect_first_s", "detect_first_s", "detect_all_s"):
+        out[k] = round(median([r[k] for r in rounds]), 3)
+    out["detect_all_max_s"] = max(r["detect_all_s"] for r in rounds)
+    print(f"  {system} {n}: medians over {args.kills} kills: suspect {out['suspect_first_s']} s, "
+          f"dead first {out['detect_first_s']} s, all {out['detect_all_s']} s "
+          f"(slowest {out['detect_all_max_s']} s)", flush=True)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="10,30,60")
@@ -313,7 +357,8 @@ def main():
     p.add_argument("--serf-bin", default="serf")
     p.add_argument("--steady-secs", type=float, default=20)
     p.add_argument("--settle", type=float, default=5)
-    p.add_argument("--loss-secs", type=float, default=120)
+    p.add_argument("--kills", type=int, default=5, help="kill -9 rounds (medians reported)")
+    p.add_argument("--loss-secs", type=float, default=120, help="0 skips the loss phase")
     p.add_argument("--out", default="compare-serf.json")
     p.add_argument("--logdir", default="/tmp/compare-serf-logs")
     args = p.parse_args()
@@ -342,8 +387,8 @@ def main():
 
 
 def print_table(results):
-    keys = ["join_s", "join_median_host_s", "detect_first_s", "detect_all_s", "bytes_per_node_s", "cpu_pct_per_node",
-            "false_deaths"]
+    keys = ["join_s", "join_median_host_s", "suspect_first_s", "detect_first_s", "detect_all_s", "detect_all_max_s",
+            "bytes_per_node_s", "cpu_pct_per_node", "false_deaths"]
     print("\n| nodes | metric | swimring | serf | swimring/serf |")
     print("| ---: | --- | ---: | ---: | ---: |")
     by = {(r["system"], r["nodes"]): r for r in results}

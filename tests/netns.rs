@@ -120,7 +120,8 @@ fn killed_host_is_declared_dead_by_every_survivor() {
 /// SIGSTOP one host for ¾ of the minimum suspicion timeout, then SIGCONT: it may be
 /// suspected, but it refutes in time, so nobody (it included) is ever declared dead, watched
 /// until any suspicion raised during the pause must have expired. Uses the lan preset, whose
-/// 4 s minimum suspicion timeout leaves a pause long enough to be probed and suspected.
+/// 1 s minimum suspicion timeout (at 8 hosts) still leaves a pause long enough to be probed
+/// and suspected: a probe fails after 500 ms.
 #[test]
 #[ignore = "needs root and network namespaces: run by .ci/run"]
 fn paused_host_shorter_than_suspicion_is_never_declared_dead() {

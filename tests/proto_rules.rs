@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use swimring::proto::{Channel, Config, Event, Identity, Member, Swim, suspicion_min_timeout};
 use swimring::wire::codec::{self, Transport};
-use swimring::wire::{Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
+use swimring::wire::{Ack, Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -70,8 +70,8 @@ fn state(s: &Swim, name: &str) -> Option<(State, u32)> {
     s.member(name).map(|m| (m.state, m.incarnation))
 }
 
-/// Every rumour `s` sends from now on, decoded.
-fn sent_updates(s: &mut Swim) -> Vec<Update> {
+/// Every datagram `s` sends from now on, decoded, with its destination.
+fn sent(s: &mut Swim) -> Vec<(SocketAddr, Message)> {
     let limits = codec::Limits {
         max_stream: 1 << 20,
         max_meta: 512,
@@ -83,12 +83,48 @@ fn sent_updates(s: &mut Swim) -> Vec<Update> {
             codec::decode(&t.payload, "", &limits, Transport::Datagram)
                 .unwrap()
                 .messages
+                .into_iter()
+                .map(move |m| (t.to, m))
         })
-        .filter_map(|m| match m {
+        .collect()
+}
+
+/// Every rumour `s` sends from now on, decoded.
+fn sent_updates(s: &mut Swim) -> Vec<Update> {
+    sent(s)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
             Message::Update(u) => Some(u),
             _ => None,
         })
         .collect()
+}
+
+/// Runs `s`'s timers (nobody answers) until `found` picks something out of what it sends,
+/// or `limit` of virtual time passes. Returns the time and the find.
+fn run_until<T>(
+    s: &mut Swim,
+    start: Instant,
+    limit: Duration,
+    mut found: impl FnMut(&[(SocketAddr, Message)]) -> Option<T>,
+) -> (Instant, T) {
+    let mut now = start;
+    loop {
+        if let Some(t) = found(&sent(s)) {
+            return (now, t);
+        }
+        now = s.poll_timeout();
+        assert!(now - start <= limit, "nothing found within {limit:?}");
+        s.handle_timeout(now);
+    }
+}
+
+/// The target of the first ping in `msgs`, if any.
+fn ping_target(msgs: &[(SocketAddr, Message)]) -> Option<String> {
+    msgs.iter().find_map(|(_, m)| match m {
+        Message::Ping(p) => Some(p.target.clone()),
+        _ => None,
+    })
 }
 
 #[test]
@@ -154,7 +190,7 @@ fn suspicion_about_self_is_refuted_with_a_higher_incarnation() {
     assert_eq!(s.local().incarnation, 5);
 }
 
-/// Declares `target` suspect on a node of a 10-member mesh, with `accusers` independent
+/// Declares `n2` suspect on a node of a 10-member mesh, with `accusers` independent
 /// confirmations, and returns how long until the node declares it dead.
 fn time_to_death(accusers: &[&str]) -> Duration {
     let start = Instant::now();
@@ -168,9 +204,13 @@ fn time_to_death(accusers: &[&str]) -> Duration {
     while s.member("n2").unwrap().state != State::Dead {
         now = s.poll_timeout();
         s.handle_timeout(now);
-        // Nobody answers: only the timing of n2's open suspicion is under test.
-        while let Some(t) = s.poll_transmit() {
-            let _ = t;
+        // Every ping is answered, so this node's own probes confirm nothing: only the
+        // accusers fed above count.
+        for (to, m) in sent(&mut s) {
+            if let Message::Ping(p) = m {
+                let ack = codec::encode_messages("", &[Message::Ack(Ack { seq: p.seq })]);
+                s.handle_datagram(now, to, &ack).unwrap();
+            }
         }
         assert!(
             now - start < Duration::from_secs(120),
@@ -185,7 +225,8 @@ fn lifeguard_suspicion_timeout_shrinks_with_confirmations() {
     let lone = time_to_death(&["n3"]);
     let two = time_to_death(&["n3", "n4"]);
     let three = time_to_death(&["n3", "n4", "n5"]);
-    let min = suspicion_min_timeout(4, 10, Duration::from_secs(1));
+    let cfg = Config::lan();
+    let min = suspicion_min_timeout(cfg.suspicion_mult, 10, cfg.probe_interval);
     assert!(lone > two && two > three, "{lone:?} {two:?} {three:?}");
     let repeated = time_to_death(&["n3", "n3", "n3"]);
     assert_eq!(
@@ -193,7 +234,7 @@ fn lifeguard_suspicion_timeout_shrinks_with_confirmations() {
         "one accuser repeating itself confirms nothing"
     );
     assert!(
-        lone >= min * 5,
+        lone >= min * (cfg.suspicion_max_timeout_mult - 1),
         "a lone accuser waits near the maximum: {lone:?}"
     );
     assert!(
@@ -369,4 +410,99 @@ fn a_probe_to_a_suspect_carries_the_suspicion() {
     let msgs = first_ping.expect("the probe was sent as a datagram");
     let saw_buddy = matches!(&msgs[0], Message::Update(Update::Suspect(x)) if x.name == "b");
     assert!(saw_buddy, "the ping to a suspect starts with its suspicion");
+}
+
+#[test]
+fn an_unanswered_probe_fails_after_twice_the_probe_timeout_and_tells_the_suspect() {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    feed(&mut s, start, &[alive("b", 2, 1, 0)]);
+    let (pinged, _) = run_until(&mut s, start, Duration::from_secs(5), ping_target);
+    // Nobody answers, not b and not the relays: the suspicion comes at 2 × probe_timeout,
+    // before the probe period ends, and goes straight to b as well as into gossip.
+    let (at, to) = run_until(&mut s, pinged, Duration::from_secs(5), |msgs| {
+        msgs.iter().find_map(|(to, m)| match m {
+            Message::Update(Update::Suspect(x)) if x.name == "b" && x.from == "a" => Some(*to),
+            _ => None,
+        })
+    });
+    let cfg = Config::lan();
+    assert_eq!(at - pinged, cfg.probe_timeout * 2);
+    assert!(at - pinged < cfg.probe_interval);
+    assert_eq!(to, addr(2), "the suspect hears of it at once");
+    assert_eq!(state(&s, "b"), Some((State::Suspect, 0)));
+}
+
+#[test]
+fn a_refutation_answers_the_accuser_directly() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("c", 3, 1, 0)]);
+    sent(&mut s);
+    feed(&mut s, now, &[suspect("a", 1, 0, "c")]);
+    let answered = sent(&mut s).into_iter().any(|(to, m)| {
+        to == addr(3)
+            && matches!(m, Message::Update(Update::Alive(x)) if x.name == "a" && x.incarnation == 1)
+    });
+    assert!(
+        answered,
+        "the accuser gets the refutation without waiting for gossip"
+    );
+}
+
+#[test]
+fn a_member_that_hears_a_suspicion_probes_the_suspect_next() {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    let others: Vec<Update> = (2..30).map(|i| alive(&format!("n{i}"), i, 1, 0)).collect();
+    feed(&mut s, start, &others);
+    // Let the round robin start, then hear that n17 is suspected by someone else.
+    let (t, first) = run_until(&mut s, start, Duration::from_secs(5), ping_target);
+    let suspect_name = if first == "n17" { "n18" } else { "n17" };
+    feed(&mut s, t, &[suspect(suspect_name, 1, 0, "n2")]);
+    let (_, next) = run_until(&mut s, t, Duration::from_secs(5), ping_target);
+    assert_eq!(
+        next, suspect_name,
+        "the next probe goes to the suspect, out of turn"
+    );
+}
+
+#[test]
+fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    feed(&mut s, start, &[alive("b", 2, 1, 0)]);
+    let cfg = Config::lan();
+    let slow = cfg.probe_timeout * 2 + Duration::from_millis(100);
+    assert!(slow * 2 > cfg.probe_timeout * 2 && slow < cfg.probe_interval);
+    let ack_after = |s: &mut Swim, pinged: Instant, seq: u32| {
+        // Run the timers up to the ack's arrival (nobody else answers), then deliver it.
+        while s.poll_timeout() <= pinged + slow {
+            let t = s.poll_timeout();
+            s.handle_timeout(t);
+            sent(s);
+        }
+        let ack = codec::encode_messages("", &[Message::Ack(Ack { seq })]);
+        s.handle_datagram(pinged + slow, addr(2), &ack).unwrap();
+    };
+    let seq_of = |msgs: &[(SocketAddr, Message)]| {
+        msgs.iter().find_map(|(_, m)| match m {
+            Message::Ping(p) => Some(p.seq),
+            _ => None,
+        })
+    };
+
+    // Unknown round trip: the probe fails at 2 × probe_timeout, before the slow ack comes.
+    let (pinged, seq) = run_until(&mut s, start, Duration::from_secs(5), seq_of);
+    ack_after(&mut s, pinged, seq);
+    assert_eq!(state(&s, "b"), Some((State::Suspect, 0)));
+    // b refutes; the late ack measured it, so the next probe waits for it.
+    feed(&mut s, pinged + slow, &[alive("b", 2, 1, 1)]);
+    let (pinged, seq) = run_until(&mut s, pinged + slow, Duration::from_secs(5), seq_of);
+    ack_after(&mut s, pinged, seq);
+    assert_eq!(
+        state(&s, "b"),
+        Some((State::Alive, 1)),
+        "not suspected again"
+    );
 }

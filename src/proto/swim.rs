@@ -38,11 +38,25 @@ pub struct Identity {
     pub meta: Bytes,
 }
 
+/// The last failed probe, whose ack may still come: a late direct ack still measures the
+/// target's round-trip time, so a slow member gets more patience from the next probe.
+struct LateAck {
+    seq: u32,
+    target: Name,
+    addr: SocketAddr,
+    sent: Instant,
+}
+
 struct Probe {
     seq: u32,
     target: Name,
     addr: SocketAddr,
+    sent: Instant,
     ack_deadline: Instant,
+    /// When the probe fails if no ack came, directly or through the relays: the relays get
+    /// as long as the direct ping had, and a slow target twice its round-trip time. The end
+    /// of the probe period caps it too.
+    give_up: Instant,
     indirect: bool,
     expected_nacks: u32,
     nacks: u32,
@@ -82,6 +96,7 @@ pub struct Swim {
     rng: ChaCha8Rng,
     seq: u32,
     probe: Option<Probe>,
+    late: Option<LateAck>,
     relays: Vec<Relay>,
     suspicions: BTreeSet<(Instant, Name)>,
     next_probe: Instant,
@@ -149,6 +164,7 @@ impl Swim {
             rng,
             seq: 0,
             probe: None,
+            late: None,
             relays: Vec::new(),
             suspicions: BTreeSet::new(),
             next_probe,
@@ -241,8 +257,12 @@ impl Swim {
                 .min(self.next_push_pull)
                 .min(self.next_reconnect);
         }
-        if let Some(p) = self.probe.as_ref().filter(|p| !p.indirect) {
-            t = t.min(p.ack_deadline);
+        if let Some(p) = self.probe.as_ref() {
+            t = t.min(if p.indirect {
+                p.give_up
+            } else {
+                p.ack_deadline
+            });
         }
         if let Some((at, _)) = self.suspicions.first() {
             t = t.min(*at);
@@ -313,7 +333,7 @@ impl Swim {
                         self.send(from, vec![Message::Ack(Ack { seq: p.seq })]);
                     }
                 }
-                Message::Ack(a) => self.handle_ack(a.seq),
+                Message::Ack(a) => self.handle_ack(now, a.seq, Some(from)),
                 Message::Nack(n) => {
                     if let Some(p) = self.probe.as_mut().filter(|p| p.seq == n.seq) {
                         p.nacks += 1;
@@ -346,7 +366,7 @@ impl Swim {
                         reply.push(codec::encode_frame(&Message::Ack(Ack { seq: p.seq })));
                     }
                 }
-                Message::Ack(a) => self.handle_ack(a.seq),
+                Message::Ack(a) => self.handle_ack(now, a.seq, None),
                 Message::PushPull(pp) => {
                     let wants_reply = pp.reply;
                     self.merge(now, pp);
@@ -369,6 +389,13 @@ impl Swim {
             .is_some_and(|p| !p.indirect && now >= p.ack_deadline)
         {
             self.probe_indirectly();
+        }
+        if self
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.indirect && now >= p.give_up)
+        {
+            self.finish_probe(now);
         }
         if !self.leaving && now >= self.next_probe {
             self.finish_probe(now);
@@ -427,6 +454,7 @@ impl Swim {
             .get(&target)
             .expect("probe targets are members");
         let addr = rec.member().addr;
+        let rtt = Duration::from_micros(rec.rtt_us.into());
         let mut msgs = Vec::with_capacity(2);
         // Lifeguard's buddy system: tell a suspect it is suspected, so it can refute at once.
         if rec.member().state == State::Suspect {
@@ -443,11 +471,14 @@ impl Swim {
         }));
         self.send(addr, msgs);
         self.stats.probes_sent += 1;
+        let wait = self.awareness.scale(self.cfg.probe_timeout);
         self.probe = Some(Probe {
             seq,
             target,
             addr,
-            ack_deadline: now + self.awareness.scale(self.cfg.probe_timeout),
+            sent: now,
+            ack_deadline: now + wait,
+            give_up: now + (wait * 2).max(rtt * 2),
             indirect: false,
             expected_nacks: 0,
             nacks: 0,
@@ -490,10 +521,20 @@ impl Swim {
         }
     }
 
-    fn handle_ack(&mut self, seq: u32) {
-        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
-            self.probe = None;
+    /// An ack for `seq`; `direct` is the datagram's sender (none over a stream).
+    fn handle_ack(&mut self, now: Instant, seq: u32, direct: Option<SocketAddr>) {
+        if let Some(p) = self.probe.take_if(|p| p.seq == seq) {
+            if direct == Some(p.addr) {
+                self.sample_rtt(&p.target, now - p.sent);
+            }
             self.awareness.apply(-1);
+            return;
+        }
+        if let Some(l) = self
+            .late
+            .take_if(|l| l.seq == seq && direct == Some(l.addr))
+        {
+            self.sample_rtt(&l.target, now - l.sent);
             return;
         }
         if let Some(i) = self.relays.iter().position(|r| r.seq == seq) {
@@ -502,10 +543,30 @@ impl Swim {
         }
     }
 
-    /// The probe period ended without an ack: Lifeguard blames missing nacks on this node's
-    /// own health, and the target becomes suspect.
+    /// Folds one round-trip sample into the member's smoothed RTT (weight 1/8, as TCP's).
+    fn sample_rtt(&mut self, name: &str, rtt: Duration) {
+        if let Some(rec) = self.members.get_mut(name) {
+            let sample = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+            let old = u64::from(rec.rtt_us);
+            let smoothed = if old == 0 {
+                sample
+            } else {
+                (7 * old).saturating_add(sample) / 8
+            };
+            rec.rtt_us = u32::try_from(smoothed.max(1)).unwrap_or(u32::MAX);
+        }
+    }
+
+    /// The probe failed (no ack by its give-up time or the end of the period): Lifeguard
+    /// blames missing nacks on this node's own health, and the target becomes suspect.
     fn finish_probe(&mut self, now: Instant) {
         let Some(p) = self.probe.take() else { return };
+        self.late = Some(LateAck {
+            seq: p.seq,
+            target: p.target.clone(),
+            addr: p.addr,
+            sent: p.sent,
+        });
         let delta = if p.expected_nacks > 0 {
             (p.expected_nacks - p.nacks.min(p.expected_nacks)) as i32
         } else {
@@ -518,15 +579,18 @@ impl Swim {
         // A failed probe of a member already suspected by others is an independent
         // confirmation (Lifeguard), which shortens its suspicion timeout.
         if rec.member().state.is_live() && rec.member().addr == p.addr {
-            if rec.member().state == State::Alive {
-                self.stats.suspicions_raised += 1;
-            }
             let s = Suspect {
                 name: p.target.to_string(),
                 run: rec.member().run,
                 incarnation: rec.member().incarnation,
                 from: self.me.name.clone(),
             };
+            if rec.member().state == State::Alive {
+                self.stats.suspicions_raised += 1;
+                // Tell the suspect at once, not only through gossip: a live member then
+                // refutes within a round trip, which keeps a short suspicion timeout safe.
+                self.send(p.addr, vec![Message::Update(Update::Suspect(s.clone()))]);
+            }
             self.apply(now, Update::Suspect(s), &mut 0);
         }
     }
@@ -693,6 +757,10 @@ impl Swim {
         if s.name == self.me.name {
             if !self.leaving && s.run == self.me.run && s.incarnation >= self.me.incarnation {
                 self.refute(now, s.incarnation);
+                // Answer the accuser directly as well: its suspicion timer started first.
+                if let Some(addr) = self.members.get(&s.from).map(|r| r.member().addr) {
+                    self.send(addr, vec![Message::Update(self.alive_self())]);
+                }
             }
             return;
         }
@@ -726,8 +794,8 @@ impl Swim {
                     state: State::Suspect,
                     ..rec.member().clone()
                 };
-                // Lifeguard: expect confirmations from up to mult − 2 others, if that many exist.
-                let k = self.cfg.suspicion_mult.saturating_sub(2);
+                // Lifeguard: expect k confirmations, if that many others exist.
+                let k = self.cfg.suspicion_confirmations;
                 let expected = if n.saturating_sub(2) < k as usize {
                     0
                 } else {
@@ -736,14 +804,16 @@ impl Swim {
                 let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
                 let max = min * self.cfg.suspicion_max_timeout_mult;
                 let susp = Box::new(Suspicion::new(&s.from, expected, min, max));
+                let heard = s.from != self.me.name;
                 self.queue(&Update::Suspect(s));
                 let member = self.change(now, &member);
                 let name = self.names.name(&member.name);
-                self.suspicions.insert((now + susp.timeout(), name));
-                self.members
-                    .get_mut(member.name.as_str())
-                    .expect("present")
-                    .suspicion = Some(susp);
+                self.suspicions.insert((now + susp.timeout(), name.clone()));
+                self.members.get_mut(&name).expect("present").suspicion = Some(susp);
+                if heard {
+                    // Probe it next: a failure here is an independent confirmation.
+                    self.order.probe_soon(&name);
+                }
                 self.events.push_back(Event::Suspect(member));
             }
         }
@@ -825,14 +895,19 @@ impl Swim {
     }
 
     fn broadcast_alive_self(&mut self, _now: Instant) {
-        let a = Update::Alive(Alive {
+        let a = self.alive_self();
+        self.queue(&a);
+    }
+
+    /// This node's own alive rumour, at its current incarnation.
+    fn alive_self(&self) -> Update {
+        Update::Alive(Alive {
             name: self.me.name.clone(),
             run: self.me.run,
             incarnation: self.me.incarnation,
             addr: self.me.addr,
             meta: self.me.meta.clone(),
-        });
-        self.queue(&a);
+        })
     }
 
     /// Sets the record of `m.name` to `m` (adding it if new), keeping the pools, timers and

@@ -26,6 +26,10 @@ pub(crate) struct Record {
     changed: Instant,
     /// Boxed: only suspects carry one, and it would double every record's size.
     pub suspicion: Option<Box<Suspicion>>,
+    /// Smoothed round-trip time of this node's direct probes of the member, in µs (0: not
+    /// measured yet). A member that answers slowly gets twice that to answer, up to the end
+    /// of the probe period, instead of being suspected for being slow.
+    pub rtt_us: u32,
     /// Position in the array its state puts it in (unused while left).
     slot: u32,
 }
@@ -78,8 +82,8 @@ impl Table {
         self.records.get(name)
     }
 
-    /// The record of `name`, to change its suspicion (its member only changes through
-    /// [`Table::set`], which keeps the arrays in step).
+    /// The record of `name`, to change its suspicion or round-trip time (its member only
+    /// changes through [`Table::set`], which keeps the arrays in step).
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Record> {
         self.records.get_mut(name)
     }
@@ -135,6 +139,7 @@ impl Table {
                     member,
                     changed: now,
                     suspicion: None,
+                    rtt_us: 0,
                     slot: 0,
                 };
                 self.records.insert(name.clone(), rec);

@@ -33,6 +33,9 @@ pub struct Timings {
     /// [`Config::suspicion_max_timeout_mult`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspicion_max_timeout_mult: Option<u32>,
+    /// [`Config::suspicion_confirmations`] (Lifeguard's k).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicion_confirmations: Option<u32>,
     /// [`Config::retransmit_mult`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retransmit_mult: Option<u32>,
@@ -62,6 +65,10 @@ impl Timings {
         set(
             &mut cfg.suspicion_max_timeout_mult,
             self.suspicion_max_timeout_mult,
+        );
+        set(
+            &mut cfg.suspicion_confirmations,
+            self.suspicion_confirmations,
         );
         set(&mut cfg.retransmit_mult, self.retransmit_mult);
         set(&mut cfg.push_pull_interval, ms(self.push_pull_interval_ms));

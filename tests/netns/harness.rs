@@ -95,9 +95,13 @@ impl Agent {
         match self {
             Agent::Swimring { preset, .. } => preset.config(),
             Agent::Serf { .. } => {
-                // serf's LAN profile is memberlist's DefaultLANConfig (= our lan preset), but
-                // serf reconnects to failed members every 30 s, not memberlist's 10 s.
+                // serf's LAN profile is memberlist's DefaultLANConfig: our lan preset's rhythm
+                // with memberlist's suspicion timings, and serf reconnects to failed members
+                // every 30 s, not memberlist's 10 s.
                 let mut c = Config::lan();
+                c.probe_timeout = Duration::from_millis(500);
+                c.suspicion_mult = 4;
+                c.suspicion_confirmations = 2;
                 c.reconnect_interval = Duration::from_secs(30);
                 c
             }

@@ -98,6 +98,10 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     if let Some(path) = &s.key_file {
         warn_if_readable_by_others(path);
     }
+    // Before the mesh starts: a SIGTERM that arrives as soon as peers can see this agent
+    // must still mean a graceful leave, not the default instant death.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let control = TcpListener::bind(s.control)
         .await
         .map_err(|e| format!("cannot bind the control endpoint {}: {e}", s.control))?;
@@ -129,7 +133,6 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     let stopped = handler.stopped();
     let server = tokio::spawn(serve(control, handler));
     tracing::info!(name = mesh.name(), gossip = %mesh.local_addr(), control = %s.control, tasks = s.tasks.len(), "agent running");
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let json = s.events == EventFormat::Json;
     let graceful = loop {
         tokio::select! {
@@ -145,7 +148,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
                 Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "task output fell behind"),
                 Err(RecvError::Closed) => break false,
             },
-            _ = tokio::signal::ctrl_c() => break true,
+            _ = sigint.recv() => break true,
             _ = sigterm.recv() => break true,
             () = stopped.notified() => break false,
         }
