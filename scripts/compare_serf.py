@@ -357,7 +357,7 @@ def main():
     p.add_argument("--serf-bin", default="serf")
     p.add_argument("--steady-secs", type=float, default=20)
     p.add_argument("--settle", type=float, default=5)
-    p.add_argument("--kills", type=int, default=5, help="kill -9 rounds (medians reported)")
+    p.add_argument("--kills", type=int, default=8, help="kill -9 rounds (medians reported)")
     p.add_argument("--loss-secs", type=float, default=120, help="0 skips the loss phase")
     p.add_argument("--out", default="compare-serf.json")
     p.add_argument("--logdir", default="/tmp/compare-serf-logs")

@@ -184,6 +184,47 @@ fn three_agents_answer_every_subcommand() {
 }
 
 #[test]
+fn only_members_with_the_owner_tag_own_tasks() {
+    let owner = ["--owner-tag", "role=worker"];
+    let mut agents = Agents(vec![agent(
+        "127.79.4.1",
+        None,
+        &[owner[0], owner[1], "--bounded-load", "1.25"],
+    )]);
+    agents.0.push(agent(
+        "127.79.4.2",
+        Some("127.79.4.1:7946"),
+        &[
+            owner[0],
+            owner[1],
+            "--bounded-load",
+            "1.25",
+            "--meta",
+            "role=worker",
+        ],
+    ));
+    let controls = ["127.79.4.1:7373", "127.79.4.2:7373"];
+    let tasks = |c: &str| -> Vec<String> {
+        json(&["tasks", "--json", "--control", c])
+            .map(|v| {
+                v["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Both are members, but only the tagged one owns work, whatever the hashes say.
+    wait_for("the tagged agent owns every task", BOUND, || {
+        controls.iter().all(|c| states(c).len() == 2)
+            && tasks(controls[1]) == ["alpha", "beta", "gamma"]
+            && tasks(controls[0]).is_empty()
+    });
+}
+
+#[test]
 fn json_events_are_one_object_per_line() {
     let mut agents = Agents(vec![agent("127.79.1.1", None, &["--events", "json"])]);
     agents.0.push(agent(
@@ -248,6 +289,8 @@ fn errors_are_one_line_and_non_zero() {
     one_line_error(&["agent", "--bind", "nowhere"], "invalid socket address");
     one_line_error(&["agent", "--meta", "novalue"], "expected KEY=VALUE");
     one_line_error(&["agent", "--profile", "fast"], "invalid value 'fast'");
+    one_line_error(&["agent", "--bounded-load", "0.5"], "bounded load:");
+    one_line_error(&["agent", "--owner-tag", "worker"], "expected KEY=VALUE");
     one_line_error(
         &["agent", "--config", "/nonexistent.toml"],
         "cannot read config file",

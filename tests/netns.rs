@@ -117,19 +117,19 @@ fn killed_host_is_declared_dead_by_every_survivor() {
     c.wait_tasks_once(&survivors, c.bounds.detect(HOSTS));
 }
 
-/// SIGSTOP one host for ¾ of the minimum suspicion timeout, then SIGCONT: it may be
-/// suspected, but it refutes in time, so nobody (it included) is ever declared dead, watched
-/// until any suspicion raised during the pause must have expired. Uses the lan preset, whose
-/// 1 s minimum suspicion timeout (at 8 hosts) still leaves a pause long enough to be probed
-/// and suspected: a probe fails after 500 ms.
+/// SIGSTOP one host for a failed probe plus half the minimum suspicion timeout, then
+/// SIGCONT: it may be suspected, but it refutes in time, so nobody (it included) is ever
+/// declared dead, watched until any suspicion raised during the pause must have expired.
+/// Uses the lan preset, the one a deployment runs.
 #[test]
 #[ignore = "needs root and network namespaces: run by .ci/run"]
 fn paused_host_shorter_than_suspicion_is_never_declared_dead() {
     let mut c = cluster(Preset::Lan, HOSTS);
     let target = 3;
-    // Long enough to be probed (about once a second) and suspected, short enough that even a
-    // suspicion raised the instant it stopped cannot reach the minimum timeout before it runs.
-    let pause = c.bounds.min_suspicion(HOSTS) * 3 / 4;
+    // A probe sent the instant it stopped fails after `probe_failure`, and no suspicion ends
+    // sooner than the minimum timeout after it is raised: the pause ends half a minimum
+    // timeout before the earliest possible death, and it is long enough to be probed.
+    let pause = c.bounds.probe_failure() + c.bounds.min_suspicion(HOSTS) / 2;
     let watch = c.bounds.max_suspicion(HOSTS) + c.bounds.spread(HOSTS) + Duration::from_secs(2);
     let t0 = unix_now();
     let start = Instant::now();
@@ -154,6 +154,48 @@ fn paused_host_shorter_than_suspicion_is_never_declared_dead() {
     );
     c.wait_all_alive(&all, c.bounds.join(HOSTS));
     c.wait_tasks_once(&all, c.bounds.join(HOSTS));
+}
+
+/// One host receives no UDP at all (a firewall that passes only TCP). Every datagram probe
+/// of it fails, directly and through the relays, but the stream (TCP) fallback probe reaches
+/// it, so nobody declares it dead, watched for as long as a crashed host takes to be declared
+/// dead everywhere. The other hosts' indirect probes show the UDP path really failed.
+#[test]
+#[ignore = "needs root and network namespaces: run by .ci/run"]
+fn a_host_that_gets_no_udp_stays_alive_through_the_tcp_fallback_probe() {
+    let c = cluster(Preset::Lan, HOSTS);
+    let target = HOSTS - 1;
+    let others: Vec<usize> = (0..target).collect();
+    let indirect = |c: &Cluster| -> u64 {
+        others
+            .iter()
+            .filter_map(|&i| c.status(i).ok())
+            .filter_map(|s| s["counters"]["indirect_probes_sent"].as_u64())
+            .sum()
+    };
+    let before = c.agent.is_swimring().then(|| indirect(&c));
+    let t0 = unix_now();
+    let start = Instant::now();
+    c.block_udp_to(target);
+    let watch = c.bounds.detect(HOSTS);
+    while start.elapsed() < watch {
+        assert_no_deaths(&c, t0, "with UDP to one host blocked");
+        thread::sleep(POLL);
+    }
+    assert_no_deaths(&c, t0, "with UDP to one host blocked");
+    if let Some(before) = before {
+        let sent = indirect(&c) - before;
+        assert!(
+            sent > 0,
+            "no probe of the host failed over UDP: was it blocked?"
+        );
+        eprintln!(
+            "netns: UDP to one host blocked for {watch:.2?}: {sent} indirect probes, no deaths"
+        );
+    }
+    c.heal();
+    let all = c.all();
+    c.wait_all_alive(&all, c.bounds.join(HOSTS));
 }
 
 /// Partition 3 | 5: each side marks the other dead and places every task once within

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use swimring::proto::{Channel, Config, Event, Identity, Member, Swim, suspicion_min_timeout};
 use swimring::wire::codec::{self, Transport};
-use swimring::wire::{Ack, Alive, Dead, DecodeError, Left, Message, State, Suspect, Update};
+use swimring::wire::{Ack, Alive, Dead, DecodeError, Left, Message, Ping, State, Suspect, Update};
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -119,10 +119,10 @@ fn run_until<T>(
     }
 }
 
-/// The target of the first ping in `msgs`, if any.
-fn ping_target(msgs: &[(SocketAddr, Message)]) -> Option<String> {
+/// The first ping in `msgs`, if any.
+fn first_ping(msgs: &[(SocketAddr, Message)]) -> Option<Ping> {
     msgs.iter().find_map(|(_, m)| match m {
-        Message::Ping(p) => Some(p.target.clone()),
+        Message::Ping(p) => Some(p.clone()),
         _ => None,
     })
 }
@@ -417,7 +417,7 @@ fn an_unanswered_probe_fails_after_twice_the_probe_timeout_and_tells_the_suspect
     let start = Instant::now();
     let mut s = node("a", 1, start);
     feed(&mut s, start, &[alive("b", 2, 1, 0)]);
-    let (pinged, _) = run_until(&mut s, start, Duration::from_secs(5), ping_target);
+    let (pinged, _) = run_until(&mut s, start, Duration::from_secs(5), first_ping);
     // Nobody answers, not b and not the relays: the suspicion comes at 2 × probe_timeout,
     // before the probe period ends, and goes straight to b as well as into gossip.
     let (at, to) = run_until(&mut s, pinged, Duration::from_secs(5), |msgs| {
@@ -457,12 +457,12 @@ fn a_member_that_hears_a_suspicion_probes_the_suspect_next() {
     let others: Vec<Update> = (2..30).map(|i| alive(&format!("n{i}"), i, 1, 0)).collect();
     feed(&mut s, start, &others);
     // Let the round robin start, then hear that n17 is suspected by someone else.
-    let (t, first) = run_until(&mut s, start, Duration::from_secs(5), ping_target);
-    let suspect_name = if first == "n17" { "n18" } else { "n17" };
+    let (t, first) = run_until(&mut s, start, Duration::from_secs(5), first_ping);
+    let suspect_name = if first.target == "n17" { "n18" } else { "n17" };
     feed(&mut s, t, &[suspect(suspect_name, 1, 0, "n2")]);
-    let (_, next) = run_until(&mut s, t, Duration::from_secs(5), ping_target);
+    let (_, next) = run_until(&mut s, t, Duration::from_secs(5), first_ping);
     assert_eq!(
-        next, suspect_name,
+        next.target, suspect_name,
         "the next probe goes to the suspect, out of turn"
     );
 }
@@ -485,21 +485,15 @@ fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
         let ack = codec::encode_messages("", &[Message::Ack(Ack { seq })]);
         s.handle_datagram(pinged + slow, addr(2), &ack).unwrap();
     };
-    let seq_of = |msgs: &[(SocketAddr, Message)]| {
-        msgs.iter().find_map(|(_, m)| match m {
-            Message::Ping(p) => Some(p.seq),
-            _ => None,
-        })
-    };
 
     // Unknown round trip: the probe fails at 2 × probe_timeout, before the slow ack comes.
-    let (pinged, seq) = run_until(&mut s, start, Duration::from_secs(5), seq_of);
-    ack_after(&mut s, pinged, seq);
+    let (pinged, ping) = run_until(&mut s, start, Duration::from_secs(5), first_ping);
+    ack_after(&mut s, pinged, ping.seq);
     assert_eq!(state(&s, "b"), Some((State::Suspect, 0)));
     // b refutes; the late ack measured it, so the next probe waits for it.
     feed(&mut s, pinged + slow, &[alive("b", 2, 1, 1)]);
-    let (pinged, seq) = run_until(&mut s, pinged + slow, Duration::from_secs(5), seq_of);
-    ack_after(&mut s, pinged, seq);
+    let (pinged, ping) = run_until(&mut s, pinged + slow, Duration::from_secs(5), first_ping);
+    ack_after(&mut s, pinged, ping.seq);
     assert_eq!(
         state(&s, "b"),
         Some((State::Alive, 1)),

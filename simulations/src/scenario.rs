@@ -448,7 +448,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ),
     (
         "pause-one",
-        "one node stalls for 3 s (less than the suspicion timeout)",
+        "one node stalls for 1 s (less than lan's suspicion timeout)",
     ),
     ("isolate-one", "one node is cut off for 60 s, then heals"),
     (
@@ -556,7 +556,7 @@ impl Scenario {
                 s.actions = vec![Pause {
                     at_s: warm,
                     target: Target::count(1),
-                    for_s: Some(3.0),
+                    for_s: Some(1.0),
                 }];
             }
             "isolate-one" => {

@@ -124,9 +124,9 @@ impl Config {
     /// tuned to detect a failure in about half its time (evidence and trade-offs:
     /// docs/BENCHMARKS.md): a probe fails after 2 × 250 ms rather than at the end of its
     /// period, and a suspicion lasts `1 × max(1, log10 n)` s once two other members confirm
-    /// it, 6 × that for a lone accuser. The price: a member that suddenly turns slower than
-    /// about 250 ms per round trip on a lossy network can be declared dead, where memberlist
-    /// tolerates about twice that.
+    /// it, 6 × that for a lone accuser. The price is patience: a process that stalls for
+    /// more than about 1.5 s can be declared dead (memberlist's timings wait about 4 s), and
+    /// so can one that suddenly turns ~150 ms slower each way on a lossy network.
     pub fn lan() -> Config {
         Config {
             label: String::new(),

@@ -158,6 +158,12 @@ impl Bounds {
             .mul_f64(self.cfg.suspicion_mult as f64 * scale)
     }
 
+    /// A probe of a silent member fails this long after it is sent: twice the probe timeout
+    /// (the direct ping's wait, then as long again for the relays), or the period's end.
+    pub fn probe_failure(&self) -> Duration {
+        (self.cfg.probe_timeout * 2).min(self.cfg.probe_interval)
+    }
+
     /// The suspicion timeout a lone suspicion starts at (it only shrinks from there).
     pub fn max_suspicion(&self, n: usize) -> Duration {
         self.min_suspicion(n) * self.cfg.suspicion_max_timeout_mult
@@ -883,6 +889,16 @@ impl Cluster {
                 &[],
             );
         }
+    }
+
+    /// Host `i` drops every UDP datagram it receives from the bridge, as behind a firewall
+    /// that passes only TCP: datagram probes of it fail, directly and through relays alike.
+    pub fn block_udp_to(&self, i: usize) {
+        self.set_rules(
+            i,
+            &["iifname \"eth0\" meta l4proto udp drop".to_owned()],
+            &[],
+        );
     }
 
     /// Removes every injected network fault.

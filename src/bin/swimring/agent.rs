@@ -116,6 +116,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         .configure(|c| s.protocol.apply(c))
         .label(s.cluster.clone())
         .tasks(s.tasks.clone())
+        .placement(s.placement.clone())
         .keys(s.keys.clone())
         .allow_plaintext(s.insecure_plaintext);
     if let Some(name) = &s.name {

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
-use swimring::Preset;
 use swimring::proto::Timings;
+use swimring::ring::{BoundedLoad, Placement};
 use swimring::wire::Key;
+use swimring::{PlacementConfig, Preset};
 
 use crate::DEFAULT_CONTROL;
 use crate::keys::{parse_key_env, read_key_file};
@@ -87,6 +88,19 @@ pub struct AgentArgs {
     /// A file of task keys, one per line (blank lines and # comments skipped).
     #[arg(long, env = "SWIMRING_TASKS_FILE")]
     tasks_file: Option<PathBuf>,
+    /// Only members carrying this tag KEY=VALUE own tasks; the others still take part in
+    /// membership [default: every member may own tasks].
+    #[arg(long, env = "SWIMRING_OWNER_TAG", value_parser = parse_tag)]
+    owner_tag: Option<(String, String)>,
+    /// Place tasks with bounded loads: no member owns more than C times its fair share
+    /// (C >= 1.1; 1.25 is a good start), at the price of a few extra moves on each change
+    /// [default: plain consistent hashing].
+    #[arg(long, env = "SWIMRING_BOUNDED_LOAD")]
+    bounded_load: Option<f64>,
+    /// Virtual nodes per member of normal weight; every member must use the same
+    /// [default: 512].
+    #[arg(long, env = "SWIMRING_VNODES")]
+    vnodes: Option<u32>,
     /// How to print events [default: human].
     #[arg(long, env = "SWIMRING_EVENTS")]
     events: Option<EventFormat>,
@@ -123,6 +137,9 @@ struct FileSettings {
     control: Option<SocketAddr>,
     tasks: Option<Vec<String>>,
     tasks_file: Option<PathBuf>,
+    owner_tag: Option<String>,
+    bounded_load: Option<f64>,
+    vnodes: Option<u32>,
     events: Option<EventFormat>,
     leave_timeout: Option<f64>,
     key_file: Option<PathBuf>,
@@ -143,6 +160,7 @@ pub struct Settings {
     pub cluster: String,
     pub control: SocketAddr,
     pub tasks: Vec<String>,
+    pub placement: PlacementConfig,
     pub events: EventFormat,
     pub leave_timeout: Duration,
     /// Cluster keys, the primary first; none runs in the clear.
@@ -199,6 +217,19 @@ impl AgentArgs {
         }
         tasks.sort();
         tasks.dedup();
+        let mut placement = PlacementConfig::default();
+        placement.filter = match (self.owner_tag, file.owner_tag) {
+            (Some(tag), _) => Some(tag),
+            (None, Some(text)) => Some(parse_tag(&text).map_err(|e| format!("owner_tag: {e}"))?),
+            (None, None) => None,
+        };
+        if let Some(c) = self.bounded_load.or(file.bounded_load) {
+            let bounded = BoundedLoad::new(c).map_err(|e| format!("bounded load: {e}"))?;
+            placement.mode = Placement::Bounded(bounded);
+        }
+        if let Some(v) = self.vnodes.or(file.vnodes) {
+            placement.vnodes_per_member = v;
+        }
         let leave_timeout = self.leave_timeout.or(file.leave_timeout).unwrap_or(5.0);
         let leave_timeout = Duration::try_from_secs_f64(leave_timeout)
             .map_err(|_| format!("invalid leave timeout {leave_timeout}: must be seconds >= 0"))?;
@@ -233,6 +264,7 @@ impl AgentArgs {
                 .or(file.control)
                 .unwrap_or_else(|| DEFAULT_CONTROL.parse().expect("valid literal")),
             tasks,
+            placement,
             events: self.events.or(file.events).unwrap_or(EventFormat::Human),
             leave_timeout,
         })
@@ -375,6 +407,56 @@ mod tests {
         assert_eq!(
             parse_tag("novalue").unwrap_err(),
             "expected KEY=VALUE, got \"novalue\""
+        );
+    }
+
+    #[test]
+    fn placement_comes_from_flags_then_the_file_and_bad_values_are_refused() {
+        let file = write(
+            "pl.toml",
+            "owner_tag = \"role=worker\"\nbounded_load = 1.5\nvnodes = 64\n",
+        );
+        let s = AgentArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.placement.filter, Some(("role".into(), "worker".into())));
+        assert_eq!(
+            s.placement.mode,
+            Placement::Bounded(BoundedLoad::new(1.5).unwrap())
+        );
+        assert_eq!(s.placement.vnodes_per_member, 64);
+        let s = AgentArgs {
+            config: Some(file),
+            owner_tag: Some(("zone".into(), "a".into())),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.placement.filter, Some(("zone".into(), "a".into())));
+        assert_eq!(
+            AgentArgs::default().resolve().unwrap().placement,
+            PlacementConfig::default()
+        );
+        let err = AgentArgs {
+            bounded_load: Some(0.5),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.starts_with("bounded load:"), "{err}");
+        let bad_tag = write("bt.toml", "owner_tag = \"worker\"\n");
+        let err = AgentArgs {
+            config: Some(bad_tag),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            err.contains("owner_tag") && err.contains("KEY=VALUE"),
+            "{err}"
         );
     }
 }
