@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use swimring::proto::{Channel, Config, Event, Identity, Member, Swim, suspicion_min_timeout};
+use swimring::proto::{
+    Channel, Config, Event, Identity, Member, Swim, Transmit, suspicion_min_timeout,
+};
 use swimring::wire::codec::{self, Transport};
 use swimring::wire::{Ack, Alive, Dead, DecodeError, Left, Message, Ping, State, Suspect, Update};
 
@@ -190,6 +192,32 @@ fn suspicion_about_self_is_refuted_with_a_higher_incarnation() {
     assert_eq!(s.local().incarnation, 5);
 }
 
+/// Runs `s`'s next timer, answers every ping it sent with an ack (everyone is alive), and
+/// returns the time and the stream payloads it asked to send.
+fn step_answering_pings(s: &mut Swim) -> (Instant, Vec<Transmit>) {
+    let now = s.poll_timeout();
+    s.handle_timeout(now);
+    let (datagrams, streams): (Vec<Transmit>, Vec<Transmit>) =
+        std::iter::from_fn(|| s.poll_transmit()).partition(|t| t.channel == Channel::Datagram);
+    let limits = codec::Limits {
+        max_stream: 1 << 20,
+        max_meta: 512,
+        max_members: 1000,
+    };
+    for t in datagrams {
+        for m in codec::decode(&t.payload, "", &limits, Transport::Datagram)
+            .unwrap()
+            .messages
+        {
+            if let Message::Ping(p) = m {
+                let ack = codec::encode_messages("", &[Message::Ack(Ack { seq: p.seq })]);
+                s.handle_datagram(now, t.to, &ack).unwrap();
+            }
+        }
+    }
+    (now, streams)
+}
+
 /// Declares `n2` suspect on a node of a 10-member mesh, with `accusers` independent
 /// confirmations, and returns how long until the node declares it dead.
 fn time_to_death(accusers: &[&str]) -> Duration {
@@ -202,16 +230,9 @@ fn time_to_death(accusers: &[&str]) -> Duration {
     }
     let mut now = start;
     while s.member("n2").unwrap().state != State::Dead {
-        now = s.poll_timeout();
-        s.handle_timeout(now);
         // Every ping is answered, so this node's own probes confirm nothing: only the
         // accusers fed above count.
-        for (to, m) in sent(&mut s) {
-            if let Message::Ping(p) = m {
-                let ack = codec::encode_messages("", &[Message::Ack(Ack { seq: p.seq })]);
-                s.handle_datagram(now, to, &ack).unwrap();
-            }
-        }
+        now = step_answering_pings(&mut s).0;
         assert!(
             now - start < Duration::from_secs(120),
             "never declared dead"
@@ -498,5 +519,55 @@ fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
         state(&s, "b"),
         Some((State::Alive, 1)),
         "not suspected again"
+    );
+}
+
+/// How many reconnect attempts (full-state exchanges with dead members) a node of `alive`
+/// live members that knows `dead` dead ones makes in 50 reconnect intervals.
+fn reconnects(alive: u16, dead: u16) -> usize {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    let live: Vec<Update> = (2..alive + 1).map(|i| alive_update(i)).collect();
+    feed(&mut s, start, &live);
+    let gone: Vec<u16> = (1000..1000 + dead).collect();
+    for &i in &gone {
+        feed(
+            &mut s,
+            start,
+            &[alive_update(i), self::dead(&format!("n{i}"), 1, 0)],
+        );
+    }
+    let end = start + Config::lan().reconnect_interval * 50;
+    let mut attempts = 0;
+    loop {
+        let (now, streams) = step_answering_pings(&mut s);
+        if now > end {
+            return attempts;
+        }
+        attempts += streams
+            .iter()
+            .filter(|t| gone.iter().any(|&i| t.to == addr(i)))
+            .count();
+    }
+}
+
+fn alive_update(i: u16) -> Update {
+    alive(&format!("n{i}"), i, 1, 0)
+}
+
+#[test]
+fn reconnects_to_the_dead_scale_with_the_dead_to_alive_ratio() {
+    // One dead among 40: about one attempt in 40 intervals, not one every interval (serf's
+    // rule, so a large mesh does not flood a dead host with full states).
+    let few = reconnects(40, 1);
+    assert!(
+        few <= 10,
+        "{few} attempts in 50 intervals for 1 dead among 40"
+    );
+    // The small side of a partition, most of the mesh dead to it: an attempt every interval.
+    let many = reconnects(3, 10);
+    assert!(
+        many >= 45,
+        "{many} attempts in 50 intervals for 10 dead among 3"
     );
 }

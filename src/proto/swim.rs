@@ -422,9 +422,15 @@ impl Swim {
             self.next_push_pull = now + self.push_pull_interval();
         }
         if !self.leaving && now >= self.next_reconnect {
-            let partner = self.members.sample_dead(&mut self.rng);
-            if let Some(addr) = partner.and_then(|n| self.member(&n).map(|m| m.addr)) {
-                self.push_pull(addr, false);
+            // serf's rule: try with probability dead ÷ alive, so that the mesh as a whole
+            // makes about one attempt per dead member per interval rather than one per live
+            // member, while the side of a partition that lost most of the mesh tries every time.
+            let dead = self.members.dead_count();
+            if dead > 0 && self.rng.random_range(0..self.live_count()) < dead {
+                let partner = self.members.sample_dead(&mut self.rng);
+                if let Some(addr) = partner.and_then(|n| self.member(&n).map(|m| m.addr)) {
+                    self.push_pull(addr, false);
+                }
             }
             self.next_reconnect = now + self.cfg.reconnect_interval;
         }

@@ -113,6 +113,11 @@ impl Table {
         sample(&self.live, rng, k, exclude)
     }
 
+    /// How many members are dead (not left): the reconnect candidates.
+    pub fn dead_count(&self) -> usize {
+        self.dead.len()
+    }
+
     /// One dead (not left) member chosen uniformly.
     pub fn sample_dead(&self, rng: &mut impl Rng) -> Option<Name> {
         sample(&self.dead, rng, 1, |_| false).pop()
