@@ -527,7 +527,7 @@ fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
 fn reconnects(alive: u16, dead: u16) -> usize {
     let start = Instant::now();
     let mut s = node("a", 1, start);
-    let live: Vec<Update> = (2..alive + 1).map(|i| alive_update(i)).collect();
+    let live: Vec<Update> = (2..alive + 1).map(alive_update).collect();
     feed(&mut s, start, &live);
     let gone: Vec<u16> = (1000..1000 + dead).collect();
     for &i in &gone {
