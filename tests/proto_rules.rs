@@ -469,6 +469,20 @@ fn a_refutation_answers_the_accuser_directly() {
         answered,
         "the accuser gets the refutation without waiting for gossip"
     );
+    // Another member still holds the refuted suspicion (gossip never brought it the
+    // refutation) and probes with it: it is answered with the current incarnation too.
+    feed(&mut s, now, &[alive("d", 4, 1, 0)]);
+    sent(&mut s);
+    feed(&mut s, now, &[suspect("a", 1, 0, "d")]);
+    assert_eq!(s.local().incarnation, 1, "nothing new to refute");
+    let corrected = sent(&mut s).into_iter().any(|(to, m)| {
+        to == addr(4)
+            && matches!(m, Message::Update(Update::Alive(x)) if x.name == "a" && x.incarnation == 1)
+    });
+    assert!(
+        corrected,
+        "an outdated accuser is told the current incarnation"
+    );
 }
 
 #[test]

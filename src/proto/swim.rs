@@ -761,12 +761,17 @@ impl Swim {
 
     fn apply_suspect(&mut self, now: Instant, s: Suspect) {
         if s.name == self.me.name {
-            if !self.leaving && s.run == self.me.run && s.incarnation >= self.me.incarnation {
+            if self.leaving || s.run != self.me.run {
+                return;
+            }
+            if s.incarnation >= self.me.incarnation {
                 self.refute(now, s.incarnation);
-                // Answer the accuser directly as well: its suspicion timer started first.
-                if let Some(addr) = self.members.get(&s.from).map(|r| r.member().addr) {
-                    self.send(addr, vec![Message::Update(self.alive_self())]);
-                }
+            }
+            // Answer the accuser directly as well, even when its news is already outdated
+            // (it probed with a suspicion this node has refuted): its timer is running, and
+            // gossip alone may never bring it the refutation in time.
+            if let Some(addr) = self.members.get(&s.from).map(|r| r.member().addr) {
+                self.send(addr, vec![Message::Update(self.alive_self())]);
             }
             return;
         }
