@@ -49,3 +49,11 @@ pub use runtime::{
     Events, Mesh, MeshBuilder, MeshStats, PlacementConfig, RecvError, TaskChange, TaskChanges,
 };
 pub use wire::State;
+
+/// One real instant, as the epoch of unit tests inside `proto`, which never reads a clock
+/// itself (not even in its tests): the exception lives here, in one place.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}

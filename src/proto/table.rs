@@ -197,10 +197,9 @@ mod tests {
     use crate::proto::interner::Interner;
 
     #[test]
-    #[allow(clippy::disallowed_methods)] // one real instant as the test's epoch
     fn arrays_follow_each_state_change() {
         let names = Interner::default();
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let mut t = Table::default();
         let set = |t: &mut Table, name: &str, state: State| {
             let m = Member {
