@@ -72,22 +72,29 @@ fn state(s: &Swim, name: &str) -> Option<(State, u32)> {
     s.member(name).map(|m| (m.state, m.incarnation))
 }
 
-/// Every datagram `s` sends from now on, decoded, with its destination.
-fn sent(s: &mut Swim) -> Vec<(SocketAddr, Message)> {
+/// The messages of one datagram `s` sent.
+fn decode_datagram(t: &Transmit) -> Vec<Message> {
     let limits = codec::Limits {
         max_stream: 1 << 20,
         max_meta: 512,
         max_members: 1000,
     };
+    codec::decode(&t.payload, "", &limits, Transport::Datagram)
+        .unwrap()
+        .messages
+}
+
+/// Answers the ping `seq` as if from `from`.
+fn ack(s: &mut Swim, now: Instant, from: SocketAddr, seq: u32) {
+    let ack = codec::encode_messages("", &[Message::Ack(Ack { seq })]);
+    s.handle_datagram(now, from, &ack).unwrap();
+}
+
+/// Every datagram `s` sends from now on, decoded, with its destination.
+fn sent(s: &mut Swim) -> Vec<(SocketAddr, Message)> {
     std::iter::from_fn(|| s.poll_transmit())
         .filter(|t| t.channel == Channel::Datagram)
-        .flat_map(|t| {
-            codec::decode(&t.payload, "", &limits, Transport::Datagram)
-                .unwrap()
-                .messages
-                .into_iter()
-                .map(move |m| (t.to, m))
-        })
+        .flat_map(|t| decode_datagram(&t).into_iter().map(move |m| (t.to, m)))
         .collect()
 }
 
@@ -199,19 +206,10 @@ fn step_answering_pings(s: &mut Swim) -> (Instant, Vec<Transmit>) {
     s.handle_timeout(now);
     let (datagrams, streams): (Vec<Transmit>, Vec<Transmit>) =
         std::iter::from_fn(|| s.poll_transmit()).partition(|t| t.channel == Channel::Datagram);
-    let limits = codec::Limits {
-        max_stream: 1 << 20,
-        max_meta: 512,
-        max_members: 1000,
-    };
     for t in datagrams {
-        for m in codec::decode(&t.payload, "", &limits, Transport::Datagram)
-            .unwrap()
-            .messages
-        {
+        for m in decode_datagram(&t) {
             if let Message::Ping(p) = m {
-                let ack = codec::encode_messages("", &[Message::Ack(Ack { seq: p.seq })]);
-                s.handle_datagram(now, t.to, &ack).unwrap();
+                ack(s, now, t.to, p.seq);
             }
         }
     }
@@ -517,8 +515,7 @@ fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
             s.handle_timeout(t);
             sent(s);
         }
-        let ack = codec::encode_messages("", &[Message::Ack(Ack { seq })]);
-        s.handle_datagram(pinged + slow, addr(2), &ack).unwrap();
+        ack(s, pinged + slow, addr(2), seq);
     };
 
     // Unknown round trip: the probe fails at 2 × probe_timeout, before the slow ack comes.
