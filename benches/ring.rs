@@ -13,8 +13,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use swimring::ring::{
-    BoundedLoad, DEFAULT_VNODES_PER_MEMBER, Placement, Ring, RingConfig, TaskTable, assign_bounded,
-    key_hash,
+    BoundedLoad, DEFAULT_VNODES_PER_MEMBER, LoadPolicy, Ring, RingConfig, TaskTable,
+    assign_bounded, key_hash,
 };
 
 fn names(n: usize) -> Vec<String> {
@@ -130,8 +130,8 @@ fn task_table(c: &mut Criterion) {
     let full = ring_of(&members, RingConfig::default());
     let less = ring_of(&members[1..], RingConfig::default());
     for (label, placement) in [
-        ("consistent", Placement::Consistent),
-        ("bounded_c1.25", Placement::Bounded(BoundedLoad::default())),
+        ("consistent", LoadPolicy::Consistent),
+        ("bounded_c1.25", LoadPolicy::Bounded(BoundedLoad::default())),
     ] {
         let mut table = TaskTable::new(members[5].clone(), placement);
         table.update_ring(&full);

@@ -8,6 +8,8 @@
 //! - [`wire`]: the messages and the codec (the only module that knows bincode), and
 //!   [`wire::seal`], the authenticated-encryption envelope with its keyring and replay window.
 //! - [`ring`]: consistent hashing with virtual nodes, bounded loads, and the task table.
+//! - [`placement`]: which members own work and what the local node holds, as a pure
+//!   function of a membership view; both drivers use it.
 //! - [`runtime`]: the tokio driver and the [`Mesh`] handle an application embeds.
 //! - [`control`]: the JSON-line control endpoint `swimring agent` serves to the CLI.
 //!
@@ -38,6 +40,7 @@
 
 pub mod control;
 pub mod error;
+pub mod placement;
 pub mod proto;
 pub mod ring;
 pub mod runtime;

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use swimring::ring::{
-    BoundedLoad, Placement, Reassignment, Ring, RingConfig, TaskTable, assign_bounded, key_hash,
+    BoundedLoad, LoadPolicy, Reassignment, Ring, RingConfig, TaskTable, assign_bounded, key_hash,
 };
 
 /// Member sets: distinct lowercase names with weights, some of them 0.
@@ -45,10 +45,10 @@ fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
     v
 }
 
-fn placement() -> impl Strategy<Value = Placement> {
+fn placement() -> impl Strategy<Value = LoadPolicy> {
     prop_oneof![
-        Just(Placement::Consistent),
-        (1.1f64..2.5).prop_map(|c| Placement::Bounded(BoundedLoad::new(c).unwrap())),
+        Just(LoadPolicy::Consistent),
+        (1.1f64..2.5).prop_map(|c| LoadPolicy::Bounded(BoundedLoad::new(c).unwrap())),
     ]
 }
 
@@ -316,12 +316,12 @@ proptest! {
         let owned: Vec<String> = three.owned_by(&local).cloned().collect();
         prop_assert_eq!(got.acquired, owned);
         match placement {
-            Placement::Consistent => {
+            LoadPolicy::Consistent => {
                 for (k, o) in one.assignment() {
                     prop_assert_eq!(o, rb.owner(k.as_bytes()));
                 }
             }
-            Placement::Bounded(load) => {
+            LoadPolicy::Bounded(load) => {
                 let direct = assign_bounded(&rb, load, &keys);
                 for (k, o) in one.assignment() {
                     prop_assert_eq!(o, direct.get(k).copied());

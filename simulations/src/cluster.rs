@@ -453,6 +453,8 @@ impl Cluster {
             }
             Delivery::StreamRequest { from, bytes } => {
                 if let Ok(Some(reply)) = node.swim.handle_stream(now, &bytes) {
+                    self.metrics.streams += 1;
+                    self.metrics.stream_bytes += reply.len() as u64;
                     let reply = self.filter(to, reply, Transport::Stream);
                     self.send(
                         to,
@@ -476,16 +478,17 @@ impl Cluster {
             let Some(to) = slot_of(t.to).filter(|&s| s < self.nodes.len()) else {
                 continue;
             };
-            self.metrics.bytes += t.payload.len() as u64;
             let (what, datagram) = match t.channel {
                 Channel::Datagram => {
                     self.metrics.packets += 1;
+                    self.metrics.bytes += t.payload.len() as u64;
                     let bytes = self.filter(id, t.payload, Transport::Datagram);
                     let from = id as u32;
                     (Delivery::Datagram { from, bytes }, true)
                 }
                 Channel::Stream => {
                     self.metrics.streams += 1;
+                    self.metrics.stream_bytes += t.payload.len() as u64;
                     let bytes = self.filter(id, t.payload, Transport::Stream);
                     let from = id as u32;
                     (Delivery::StreamRequest { from, bytes }, false)

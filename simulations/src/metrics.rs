@@ -165,7 +165,7 @@ pub struct Sample {
     pub false_positive_events: u64,
     /// Datagrams sent so far.
     pub packets: u64,
-    /// Datagram and stream bytes sent so far.
+    /// Datagram bytes sent so far.
     pub bytes: u64,
 }
 
@@ -192,10 +192,12 @@ pub struct Metrics {
     last_integral: u64,
     /// Datagrams sent.
     pub packets: u64,
-    /// Bytes sent (datagrams and streams).
+    /// Datagram bytes sent.
     pub bytes: u64,
-    /// Stream requests sent.
+    /// Stream payloads sent.
     pub streams: u64,
+    /// Stream bytes sent.
+    pub stream_bytes: u64,
     trace: Xxh3,
     /// Events hashed into the trace.
     pub trace_events: u64,
@@ -233,6 +235,7 @@ impl Metrics {
             packets: 0,
             bytes: 0,
             streams: 0,
+            stream_bytes: 0,
             trace: Xxh3::new(),
             trace_events: 0,
             slot_of: HashMap::new(),

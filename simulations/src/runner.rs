@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use swimring::placement::{PlacementConfig, build_ring, eligible};
 use swimring::proto::{Config, Member, Stats, suspicion_min_timeout};
 use swimring::ring::Ring;
-use swimring::runtime::{PlacementConfig, build_ring, eligible};
 
 use crate::cluster::{Bug, Cluster, NodeId};
 use crate::metrics::{Sample, Spread};
@@ -65,25 +65,12 @@ impl Predicted {
     }
 }
 
-/// Counters summed over every node (and every previous run of restarted nodes).
+/// Counters summed over every node (and every previous run of restarted nodes): the core's
+/// own, under the names [`Stats::counters`] gives them, and the simulated network's.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
-    /// Direct probes.
-    pub probes: u64,
-    /// Indirect probe requests.
-    pub indirect_probes: u64,
-    /// Suspicions raised after a failed probe.
-    pub suspicions_raised: u64,
-    /// Refutations of suspicion.
-    pub refutations: u64,
-    /// Deaths declared on a suspicion timeout.
-    pub deaths_declared: u64,
-    /// Datagrams sent.
-    pub packets: u64,
-    /// Stream requests sent.
-    pub streams: u64,
-    /// Bytes sent, datagrams and streams.
-    pub bytes: u64,
+    /// Each of the core's counters ([`Stats::counters`]), summed.
+    pub protocol: BTreeMap<&'static str, u64>,
     /// Datagrams the network lost.
     pub dropped: u64,
     /// Datagrams the network duplicated.
@@ -92,11 +79,14 @@ pub struct Totals {
 
 impl Totals {
     fn add(&mut self, s: &Stats) {
-        self.probes += s.probes_sent;
-        self.indirect_probes += s.indirect_probes_sent;
-        self.suspicions_raised += s.suspicions_raised;
-        self.refutations += s.refutations;
-        self.deaths_declared += s.deaths_declared;
+        for c in s.counters() {
+            *self.protocol.entry(c.name).or_default() += c.value;
+        }
+    }
+
+    /// The sum of the core's counter `name` (0 for a name it does not have).
+    pub fn get(&self, name: &str) -> u64 {
+        self.protocol.get(name).copied().unwrap_or(0)
     }
 }
 
@@ -148,8 +138,11 @@ pub struct Summary {
     pub false_positive_events: u64,
     /// All dead declarations.
     pub dead_events: u64,
-    /// Bytes sent per live node per virtual second.
+    /// Datagram bytes sent per live node per virtual second.
     pub bytes_per_node_per_s: f64,
+    /// Stream bytes (full-state exchanges, fallback probes) sent per live node per virtual
+    /// second.
+    pub stream_bytes_per_node_per_s: f64,
     /// Datagrams sent per live node per virtual second.
     pub packets_per_node_per_s: f64,
     /// From when on every running node would build the ring of the nodes really up (the same
@@ -653,9 +646,6 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
         totals.add(&r.c.node(i).stats());
     }
     let es = r.c.engine_stats();
-    totals.packets = m.packets;
-    totals.streams = m.streams;
-    totals.bytes = m.bytes;
     totals.dropped = es.dropped;
     totals.duplicated = es.duplicated;
     let summary = Summary {
@@ -681,6 +671,7 @@ pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
         false_positive_events: fp_events,
         dead_events: m.dead_events(),
         bytes_per_node_per_s: m.bytes as f64 / node_s,
+        stream_bytes_per_node_per_s: m.stream_bytes as f64 / node_s,
         packets_per_node_per_s: m.packets as f64 / node_s,
         ring_agreement_s,
         tasks_moved_ratio: moved_ratio,

@@ -60,36 +60,16 @@ fn status(mesh: &Mesh) -> StatusInfo {
         *by_state.entry(m.state.as_str().to_owned()).or_default() += 1;
     }
     let st = mesh.stats();
-    let p = &st.protocol;
-    let counters = [
-        ("probes_sent", p.probes_sent),
-        ("indirect_probes_sent", p.indirect_probes_sent),
-        ("suspicions_raised", p.suspicions_raised),
-        ("refutations", p.refutations),
-        ("members_recovered", p.members_recovered),
-        ("deaths_declared", p.deaths_declared),
-        ("packets_in", p.packets_in),
-        ("packets_out", p.packets_out),
-        ("bytes_in", p.bytes_in),
-        ("bytes_out", p.bytes_out),
-        ("streams_in", p.streams_in),
-        ("streams_out", p.streams_out),
-        ("decode_errors", p.decode_errors),
-        ("members_refused", p.members_refused),
-        ("send_errors", st.send_errors),
-        ("recv_errors", st.recv_errors),
-        ("stream_failures", st.stream_failures),
-        ("streams_accepted", st.streams_accepted),
-        ("streams_refused", st.streams_refused),
-        ("decrypt_failures", st.decrypt_failures),
-        ("replays_dropped", st.replays_dropped),
-    ];
     StatusInfo {
         member: member_info(&mesh.local()),
-        health_score: p.health_score,
+        health_score: st.protocol.health_score,
         ring_checksum: format!("{:016x}", mesh.ring_checksum()),
         members_by_state: by_state,
-        counters: counters.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        counters: st
+            .counters()
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.value))
+            .collect(),
     }
 }
 

@@ -92,39 +92,3 @@ pub enum Channel {
     /// reply payload and pass it to [`Swim::handle_stream`](super::Swim::handle_stream).
     Stream,
 }
-
-/// Counters kept by the core. All only grow, except `health_score`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Direct probes sent.
-    pub probes_sent: u64,
-    /// Indirect probe requests sent to relays.
-    pub indirect_probes_sent: u64,
-    /// Suspicions this node raised after a failed probe.
-    pub suspicions_raised: u64,
-    /// Suspicions about this node that it refuted.
-    pub refutations: u64,
-    /// Suspected members seen to recover.
-    pub members_recovered: u64,
-    /// Members this node declared dead when their suspicion timed out.
-    pub deaths_declared: u64,
-    /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
-    pub health_score: u32,
-    /// Datagrams received.
-    pub packets_in: u64,
-    /// Datagrams sent.
-    pub packets_out: u64,
-    /// Datagram bytes received.
-    pub bytes_in: u64,
-    /// Datagram bytes sent.
-    pub bytes_out: u64,
-    /// Stream payloads received (requests and replies).
-    pub streams_in: u64,
-    /// Stream requests sent.
-    pub streams_out: u64,
-    /// Packets refused as malformed, foreign or out of bounds.
-    pub decode_errors: u64,
-    /// New members refused because a bound was reached.
-    pub members_refused: u64,
-}

@@ -13,14 +13,17 @@ mod event;
 mod interner;
 mod order;
 mod pool;
+mod stats;
 mod suspicion;
 mod swim;
 mod table;
 mod timings;
 
 pub use config::{Config, ConfigError, Preset};
-pub use event::{Channel, Event, Member, Stats, Transmit};
+pub use event::{Channel, Event, Member, Transmit};
 pub use interner::Interner;
+pub(crate) use stats::counters;
+pub use stats::{Counter, Stats};
 pub use suspicion::min_timeout as suspicion_min_timeout;
 pub use swim::{Identity, Swim};
 pub use timings::Timings;

@@ -13,9 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use super::awareness::Awareness;
 use super::broadcast::{Broadcasts, retransmit_limit};
 use super::config::{Config, ConfigError};
-use super::event::{Channel, Event, Member, Stats, Transmit};
+use super::event::{Channel, Event, Member, Transmit};
 use super::interner::{Interner, Name};
 use super::order::ProbeOrder;
+use super::stats::Stats;
 use super::suspicion::{Suspicion, min_timeout};
 use super::table::{Record, Table};
 use crate::wire::codec::{self, Frame, Limits, Transport};
@@ -356,6 +357,7 @@ impl Swim {
         bytes: &[u8],
     ) -> Result<Option<Bytes>, DecodeError> {
         self.stats.streams_in += 1;
+        self.stats.stream_bytes_in += bytes.len() as u64;
         let env = self.decode(bytes, Transport::Stream)?;
         let mut reply = Vec::new();
         let mut newcomers = usize::MAX;
@@ -378,7 +380,13 @@ impl Swim {
                 Message::Nack(_) | Message::PingReq(_) => {}
             }
         }
-        Ok((!reply.is_empty()).then(|| codec::encode_envelope(&self.cfg.label, reply)))
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let reply = codec::encode_envelope(&self.cfg.label, reply);
+        self.stats.streams_out += 1;
+        self.stats.stream_bytes_out += reply.len() as u64;
+        Ok(Some(reply))
     }
 
     /// Runs whatever is due at `now`: probes, timeouts, gossip, state exchange, reconnects.
@@ -1025,6 +1033,7 @@ impl Swim {
 
     fn stream(&mut self, to: SocketAddr, payload: Bytes) {
         self.stats.streams_out += 1;
+        self.stats.stream_bytes_out += payload.len() as u64;
         self.out.push_back(Transmit {
             to,
             payload,

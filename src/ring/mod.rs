@@ -24,4 +24,8 @@ pub use consistent::{
 };
 pub use error::RingError;
 pub use hash::key_hash;
-pub use tasks::{Placement, Reassignment, TaskTable};
+pub use tasks::{LoadPolicy, Reassignment, TaskTable};
+
+/// The former name of [`LoadPolicy`], kept so code written against 0.1 still builds.
+#[deprecated(since = "0.2.0", note = "renamed `LoadPolicy`")]
+pub type Placement = LoadPolicy;

@@ -7,9 +7,9 @@ use super::bounded::{BoundedLoad, assign_indices};
 use super::consistent::Ring;
 use super::hash::key_hash;
 
-/// How tasks are mapped onto the ring.
+/// How tasks are mapped onto the ring: plain consistent hashing, or with bounded loads.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Placement {
+pub enum LoadPolicy {
     /// Plain consistent hashing: each task goes to its key's owner. Moves the fewest tasks on
     /// a membership change, but the busiest member can carry well above the mean.
     #[default]
@@ -59,13 +59,13 @@ struct Slot {
 /// Registered task keys, their current owners, and the local member's view of changes.
 ///
 /// The assignment is a pure function of the ring's member set, the task set and the
-/// placement mode; the order in which tasks were added or views arrived does not matter, so
+/// load policy; the order in which tasks were added or views arrived does not matter, so
 /// every node holding the same inputs agrees on every owner. Each mutating call returns a
 /// [`Reassignment`] for the local member.
 #[derive(Debug, Clone)]
 pub struct TaskTable<K> {
     local: Box<str>,
-    placement: Placement,
+    policy: LoadPolicy,
     ring: Ring,
     tasks: BTreeMap<K, Slot>,
 }
@@ -76,10 +76,10 @@ where
 {
     /// An empty table for the member named `local`, with an empty ring (nothing is owned until
     /// the first [`update_ring`](TaskTable::update_ring)).
-    pub fn new(local: impl Into<String>, placement: Placement) -> Self {
+    pub fn new(local: impl Into<String>, policy: LoadPolicy) -> Self {
         Self {
             local: local.into().into_boxed_str(),
-            placement,
+            policy,
             ring: Ring::default(),
             tasks: BTreeMap::new(),
         }
@@ -91,10 +91,10 @@ where
         &self.local
     }
 
-    /// The current placement mode.
+    /// The load policy in force.
     #[must_use]
-    pub fn placement(&self) -> Placement {
-        self.placement
+    pub fn policy(&self) -> LoadPolicy {
+        self.policy
     }
 
     /// The ring the current assignment was computed from.
@@ -158,8 +158,8 @@ where
             return Reassignment::default();
         }
         let hash = key_hash(key.as_ref());
-        match self.placement {
-            Placement::Consistent => {
+        match self.policy {
+            LoadPolicy::Consistent => {
                 // Other tasks cannot move: only the new key needs an owner.
                 let owner = self.ring.owner_index(hash);
                 let mut change = Reassignment::default();
@@ -169,7 +169,7 @@ where
                 self.tasks.insert(key, Slot { hash, owner });
                 change
             }
-            Placement::Bounded(_) => {
+            LoadPolicy::Bounded(_) => {
                 self.tasks.insert(key, Slot { hash, owner: None });
                 self.reassign(None, Reassignment::default())
             }
@@ -183,8 +183,8 @@ where
     where
         I: IntoIterator<Item = K>,
     {
-        match self.placement {
-            Placement::Consistent => {
+        match self.policy {
+            LoadPolicy::Consistent => {
                 let mut change = Reassignment::default();
                 for key in keys {
                     change.acquired.extend(self.insert(key).acquired);
@@ -192,7 +192,7 @@ where
                 change.acquired.sort_unstable();
                 change
             }
-            Placement::Bounded(_) => {
+            LoadPolicy::Bounded(_) => {
                 for key in keys {
                     let hash = key_hash(key.as_ref());
                     self.tasks.entry(key).or_insert(Slot { hash, owner: None });
@@ -216,9 +216,9 @@ where
         if slot.owner.is_some() && slot.owner == self.ring.index_of(&self.local) {
             change.released.push(key);
         }
-        match self.placement {
-            Placement::Consistent => change,
-            Placement::Bounded(_) => self.reassign(None, change),
+        match self.policy {
+            LoadPolicy::Consistent => change,
+            LoadPolicy::Bounded(_) => self.reassign(None, change),
         }
     }
 
@@ -227,9 +227,9 @@ where
         self.reassign(Some(ring), Reassignment::default())
     }
 
-    /// Switches placement mode (e.g. turning bounded loads on) and reports the local changes.
-    pub fn set_placement(&mut self, placement: Placement) -> Reassignment<K> {
-        self.placement = placement;
+    /// Switches load policy (e.g. turning bounded loads on) and reports the local changes.
+    pub fn set_policy(&mut self, policy: LoadPolicy) -> Reassignment<K> {
+        self.policy = policy;
         self.reassign(None, Reassignment::default())
     }
 
@@ -242,13 +242,13 @@ where
         mut change: Reassignment<K>,
     ) -> Reassignment<K> {
         let ring = new_ring.unwrap_or(&self.ring);
-        let new_owners: Vec<Option<u32>> = match self.placement {
-            Placement::Consistent => self
+        let new_owners: Vec<Option<u32>> = match self.policy {
+            LoadPolicy::Consistent => self
                 .tasks
                 .values()
                 .map(|s| ring.owner_index(s.hash))
                 .collect(),
-            Placement::Bounded(load) => {
+            LoadPolicy::Bounded(load) => {
                 let input: Vec<(u64, &[u8])> = self
                     .tasks
                     .iter()
@@ -292,11 +292,11 @@ mod tests {
     #[test]
     fn insert_and_remove_report_local_changes() {
         let r = ring(&["a", "b", "c"]);
-        for placement in [
-            Placement::Consistent,
-            Placement::Bounded(BoundedLoad::default()),
+        for policy in [
+            LoadPolicy::Consistent,
+            LoadPolicy::Bounded(BoundedLoad::default()),
         ] {
-            let mut t: TaskTable<String> = TaskTable::new("a", placement);
+            let mut t: TaskTable<String> = TaskTable::new("a", policy);
             assert!(t.update_ring(&r).is_empty());
             let mut mine = std::collections::BTreeSet::new();
             for i in 0..200 {
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn leaving_the_ring_releases_everything() {
-        let mut t: TaskTable<&str> = TaskTable::new("a", Placement::Consistent);
+        let mut t: TaskTable<&str> = TaskTable::new("a", LoadPolicy::Consistent);
         t.update_ring(&ring(&["a"]));
         let keys = ["x", "y", "z"];
         for k in keys {

@@ -15,10 +15,10 @@ use tracing::Instrument;
 use super::clock::now;
 use super::events::TaskChange;
 use super::net;
-use super::placement::Placer;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
+use crate::placement::LocalTasks;
 use crate::proto::{Channel, Event, Member, Stats, Swim, Transmit};
 use crate::ring::{Reassignment, Ring};
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
@@ -211,7 +211,7 @@ pub(crate) struct Driver {
     pub(crate) tasks: JoinSet<()>,
     shared: Arc<Shared>,
     out: Outputs,
-    placer: Placer,
+    placer: LocalTasks,
     /// When membership changed and the ring has yet to follow.
     placement_due: Option<Instant>,
     /// How long the last ring rebuild took: the next waits at least four times that, so
@@ -234,7 +234,7 @@ impl Driver {
         cmds: mpsc::Receiver<Command>,
         shared: Arc<Shared>,
         out: Outputs,
-        placer: Placer,
+        placer: LocalTasks,
         stream_timeout: Duration,
     ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);

@@ -37,7 +37,6 @@ mod clock;
 mod driver;
 mod events;
 mod net;
-mod placement;
 mod secure;
 
 use std::collections::BTreeMap;
@@ -50,16 +49,16 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+pub use crate::placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
-pub use placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
 
 use crate::error::Error;
+use crate::placement::LocalTasks;
 use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
 use crate::wire::codec::encode_tags;
 use crate::wire::seal::SEAL_OVERHEAD;
 use crate::wire::{Key, KeyId, Keyring, MAX_NAME_LEN};
 use driver::{Command, Driver, Outputs, Shared};
-use placement::Placer;
 
 /// Default gossip port (memberlist's).
 pub const DEFAULT_PORT: u16 = 7946;
@@ -70,33 +69,32 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commands waiting for the loop.
 const COMMAND_QUEUE: usize = 64;
 
-/// Counters: the protocol core's, and the runtime's own. All only grow, except
-/// `protocol.health_score`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MeshStats {
-    /// The core's counters: probes, indirect probes, suspicions raised, refutations, deaths
-    /// declared, local health score, datagram packets and bytes in and out, decode errors,
-    /// members refused.
-    pub protocol: Stats,
-    /// Datagrams the socket would not take (full buffer, no route); they were dropped.
-    pub send_errors: u64,
-    /// Errors reading the UDP socket.
-    pub recv_errors: u64,
-    /// Stream exchanges that failed either way (connect refused, timeout, oversize frame,
-    /// peer hung up).
-    pub stream_failures: u64,
-    /// Inbound TCP connections accepted.
-    pub streams_accepted: u64,
-    /// Inbound TCP connections closed unserved because too many were open.
-    pub streams_refused: u64,
-    /// Datagrams and stream payloads that did not open: garbage, a key this node does not
-    /// hold, another cluster, tampering, or a sealed packet reaching a node without keys (or
-    /// a plain one reaching a node with keys). They were dropped before the core saw them.
-    pub decrypt_failures: u64,
-    /// Packets that opened but had been seen before (a replay), or were too far behind their
-    /// sender's newest to tell: dropped.
-    pub replays_dropped: u64,
+crate::proto::counters! {
+    /// Counters: the protocol core's, and the runtime's own. All only grow, except
+    /// `protocol.health_score`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct MeshStats {
+        nested
+        /// The core's counters (listed first by [`MeshStats::counters`]) and its local
+        /// health score.
+        pub protocol: Stats,
+        /// Datagrams the socket would not take (full buffer, no route); they were dropped.
+        pub send_errors: u64,
+        /// Errors reading the UDP socket.
+        pub recv_errors: u64,
+        /// Stream exchanges that failed either way (connect refused, timeout, oversize frame, peer hung up).
+        pub stream_failures: u64,
+        /// Inbound TCP connections accepted.
+        pub streams_accepted: u64,
+        /// Inbound TCP connections closed unserved because too many were open.
+        pub streams_refused: u64,
+        /// Datagrams and stream payloads that did not open (garbage, an unknown key, another cluster, tampering, sealed against plain): dropped before the core saw them.
+        pub decrypt_failures: u64,
+        /// Packets that opened but had been seen before (a replay), or were too far behind their sender's newest to tell: dropped.
+        pub replays_dropped: u64,
+        ;
+    }
 }
 
 /// Configures and starts a [`Mesh`]. Made by [`Mesh::builder`].
@@ -376,7 +374,7 @@ impl MeshBuilder {
             Events::new(Some(out.events.clone())),
             TaskChanges::new(Some(out.tasks.clone())),
         );
-        let mut placer = Placer::new(&swim.local().name, self.placement);
+        let mut placer = LocalTasks::new(&swim.local().name, self.placement);
         placer.add(self.tasks);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let local = swim.local().clone();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use swimring::proto::Timings;
-use swimring::ring::{BoundedLoad, Placement};
+use swimring::ring::{BoundedLoad, LoadPolicy};
 use swimring::wire::Key;
 use swimring::{PlacementConfig, Preset};
 
@@ -225,7 +225,7 @@ impl AgentArgs {
         };
         if let Some(c) = self.bounded_load.or(file.bounded_load) {
             let bounded = BoundedLoad::new(c).map_err(|e| format!("bounded load: {e}"))?;
-            placement.mode = Placement::Bounded(bounded);
+            placement.policy = LoadPolicy::Bounded(bounded);
         }
         if let Some(v) = self.vnodes.or(file.vnodes) {
             placement.vnodes_per_member = v;
@@ -424,8 +424,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.placement.filter, Some(("role".into(), "worker".into())));
         assert_eq!(
-            s.placement.mode,
-            Placement::Bounded(BoundedLoad::new(1.5).unwrap())
+            s.placement.policy,
+            LoadPolicy::Bounded(BoundedLoad::new(1.5).unwrap())
         );
         assert_eq!(s.placement.vnodes_per_member, 64);
         let s = AgentArgs {

@@ -7,7 +7,7 @@
 
 use crate::proto::Member;
 use crate::ring::{
-    self, MAX_POINTS, NORMAL_WEIGHT, Placement, Reassignment, Ring, RingConfig, TaskTable,
+    self, LoadPolicy, MAX_POINTS, NORMAL_WEIGHT, Reassignment, Ring, RingConfig, TaskTable,
 };
 use crate::wire::codec::decode_tags;
 
@@ -23,7 +23,7 @@ pub struct PlacementConfig {
     /// value, or views will disagree on owners.
     pub vnodes_per_member: u32,
     /// Plain consistent hashing, or bounded loads for the registered tasks.
-    pub mode: Placement,
+    pub policy: LoadPolicy,
     /// Only members carrying this tag (key, value) own work, e.g. `("role", "worker")`.
     pub filter: Option<(String, String)>,
 }
@@ -32,7 +32,7 @@ impl Default for PlacementConfig {
     fn default() -> Self {
         PlacementConfig {
             vnodes_per_member: ring::DEFAULT_VNODES_PER_MEMBER,
-            mode: Placement::Consistent,
+            policy: LoadPolicy::Consistent,
             filter: None,
         }
     }
@@ -80,20 +80,20 @@ pub fn build_ring(cfg: &PlacementConfig, eligible: &[(String, u32)]) -> Ring {
 
 /// The task table of one node, kept in step with its view.
 #[derive(Debug)]
-pub struct Placer {
+pub struct LocalTasks {
     cfg: PlacementConfig,
     eligible: Vec<(String, u32)>,
     table: TaskTable<String>,
 }
 
-impl Placer {
+impl LocalTasks {
     /// A placer for the node named `local`, owning nothing until the first view.
-    pub fn new(local: &str, cfg: PlacementConfig) -> Placer {
-        let mode = cfg.mode;
-        Placer {
+    pub fn new(local: &str, cfg: PlacementConfig) -> LocalTasks {
+        let policy = cfg.policy;
+        LocalTasks {
             cfg,
             eligible: Vec::new(),
-            table: TaskTable::new(local, mode),
+            table: TaskTable::new(local, policy),
         }
     }
 
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn placer_reports_changes_only_when_the_eligible_set_changes() {
-        let mut p = Placer::new("a", PlacementConfig::default());
+        let mut p = LocalTasks::new("a", PlacementConfig::default());
         p.add((0..100).map(|i| format!("t{i}")));
         let mut view = vec![
             member("a", State::Alive, &[]),

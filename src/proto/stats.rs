@@ -1,0 +1,118 @@
+//! The core's counters, and the one list of their names.
+//!
+//! Each counter is declared once, with its doc comment, by [`counters!`]: the struct field, its
+//! name in `swimring status` and in metrics, and its help text all come from that one line,
+//! so the control endpoint, the metrics exporter and the simulator never copy the names.
+
+/// One counter as [`Stats::counters`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// snake_case name, the field's own: `probes_sent`.
+    pub name: &'static str,
+    /// What it counts: the field's doc comment.
+    pub help: &'static str,
+    /// Its value.
+    pub value: u64,
+}
+
+/// Declares a struct of `u64` counters and its `counters()`, which lists them in declaration
+/// order. Fields after the `;` are not counters (gauges, say), except one marked `nested`:
+/// a struct with a `counters()` of its own, whose counters are listed first.
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        pub struct $ty:ident {
+            $( nested $(#[$nmeta:meta])* pub $nested:ident: $nty:ty, )?
+            $( #[doc = $help:literal] pub $name:ident: u64, )+
+            ;
+            $( $(#[$fmeta:meta])* pub $other:ident: $oty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $ty {
+            $( $(#[$nmeta])* pub $nested: $nty, )?
+            $( #[doc = $help] pub $name: u64, )+
+            $( $(#[$fmeta])* pub $other: $oty, )*
+        }
+
+        impl $ty {
+            /// Every counter, in declaration order, with its name and help text.
+            pub fn counters(&self) -> Vec<$crate::proto::Counter> {
+                #[allow(unused_mut)]
+                let mut all = Vec::new();
+                $( all.extend(self.$nested.counters()); )?
+                all.extend([$( $crate::proto::Counter {
+                    name: stringify!($name),
+                    help: $help.trim(),
+                    value: self.$name,
+                }, )+]);
+                all
+            }
+        }
+    };
+}
+pub(crate) use counters;
+
+counters! {
+    /// Counters kept by the core. All only grow; `health_score` is the one gauge.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Stats {
+        /// Direct probes sent.
+        pub probes_sent: u64,
+        /// Indirect probe requests sent to relays.
+        pub indirect_probes_sent: u64,
+        /// Suspicions this node raised after a failed probe.
+        pub suspicions_raised: u64,
+        /// Suspicions about this node that it refuted.
+        pub refutations: u64,
+        /// Suspected members seen to recover.
+        pub members_recovered: u64,
+        /// Members this node declared dead when their suspicion timed out.
+        pub deaths_declared: u64,
+        /// Datagrams received.
+        pub packets_in: u64,
+        /// Datagrams sent.
+        pub packets_out: u64,
+        /// Datagram bytes received.
+        pub bytes_in: u64,
+        /// Datagram bytes sent.
+        pub bytes_out: u64,
+        /// Stream payloads received (requests and replies).
+        pub streams_in: u64,
+        /// Stream payloads sent (requests and replies).
+        pub streams_out: u64,
+        /// Stream payload bytes received (requests and replies).
+        pub stream_bytes_in: u64,
+        /// Stream payload bytes sent (requests and replies).
+        pub stream_bytes_out: u64,
+        /// Packets refused as malformed, foreign or out of bounds.
+        pub decode_errors: u64,
+        /// New members refused because a bound was reached.
+        pub members_refused: u64,
+        ;
+        /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
+        pub health_score: u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_list_every_field_with_its_value_and_help() {
+        let s = Stats {
+            refutations: 3,
+            ..Stats::default()
+        };
+        let list = s.counters();
+        assert_eq!(list.len(), 16);
+        let r = list.iter().find(|c| c.name == "refutations").unwrap();
+        assert_eq!(
+            (r.value, r.help),
+            (3, "Suspicions about this node that it refuted.")
+        );
+        assert_eq!(list[0].name, "probes_sent");
+    }
+}
