@@ -1,0 +1,68 @@
+//! Dissemination: queueing rumours, piggybacking them on every datagram, and the periodic
+//! gossip round.
+
+use super::*;
+
+impl Swim {
+    pub(super) fn queue(&mut self, u: &Update) {
+        let frame = codec::encode_frame(&Message::Update(u.clone()));
+        self.broadcasts.push(self.names.name(u.name()), frame);
+    }
+
+    pub(super) fn retransmit_limit(&self) -> u32 {
+        retransmit_limit(self.cfg.retransmit_mult, self.members.live().len() + 1)
+    }
+
+    /// Sends `msgs` in one datagram, filling the rest of it with rumours.
+    pub(super) fn send(&mut self, to: SocketAddr, msgs: Vec<Message>) {
+        let mut frames: Vec<Frame> = msgs.iter().map(codec::encode_frame).collect();
+        // Two bytes of slack: the frame count's varint may grow once rumours are added.
+        let used = codec::envelope_len(&self.cfg.label, &frames) + 2;
+        let limit = self.retransmit_limit();
+        frames.extend(
+            self.broadcasts
+                .take(self.cfg.max_datagram.saturating_sub(used), limit),
+        );
+        self.datagram(to, frames);
+    }
+
+    pub(super) fn datagram(&mut self, to: SocketAddr, frames: Vec<Frame>) {
+        let payload = codec::encode_envelope(&self.cfg.label, frames);
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += payload.len() as u64;
+        self.out.push_back(Transmit {
+            to,
+            payload,
+            channel: Channel::Datagram,
+        });
+    }
+
+    pub(super) fn stream(&mut self, to: SocketAddr, payload: Bytes) {
+        self.stats.streams_out += 1;
+        self.stats.stream_bytes_out += payload.len() as u64;
+        self.out.push_back(Transmit {
+            to,
+            payload,
+            channel: Channel::Stream,
+        });
+    }
+
+    pub(super) fn gossip(&mut self) {
+        if self.broadcasts.len() == 0 {
+            return;
+        }
+        let targets = self
+            .members
+            .sample_live(&mut self.rng, self.cfg.gossip_nodes, |_| false);
+        let budget = self.cfg.max_datagram - codec::envelope_overhead(&self.cfg.label, 1000);
+        for t in targets {
+            let limit = self.retransmit_limit();
+            let frames = self.broadcasts.take(budget, limit);
+            if frames.is_empty() {
+                break;
+            }
+            let addr = self.members.get(&t).expect("sampled").member().addr;
+            self.datagram(addr, frames);
+        }
+    }
+}

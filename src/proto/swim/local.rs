@@ -1,0 +1,90 @@
+//! This node's own record: its metadata, its graceful leave, and its answer to rumours
+//! about itself (refutation).
+
+use super::*;
+
+impl Swim {
+    /// Publishes new metadata: raises the incarnation and gossips it.
+    pub fn set_meta(&mut self, now: Instant, meta: Bytes) -> Result<(), ConfigError> {
+        check_meta(&self.cfg, &meta)?;
+        self.me.meta = meta;
+        self.me.incarnation += 1;
+        self.broadcast_alive_self(now);
+        Ok(())
+    }
+
+    /// Leaves gracefully: others will see this node as left, not dead. The node stops probing
+    /// but keeps gossiping; see [`Swim::leave_disseminated`].
+    pub fn leave(&mut self, _now: Instant) {
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        self.probe = None;
+        self.me.incarnation += 1;
+        self.me.state = State::Left;
+        let left = Update::Left(Left {
+            name: self.me.name.clone(),
+            run: self.me.run,
+            incarnation: self.me.incarnation,
+        });
+        self.queue(&left);
+    }
+
+    pub(super) fn alive_about_me(&mut self, now: Instant, a: Alive) {
+        if self.leaving || a.run < self.me.run {
+            // A rumour about a previous run of this node: peers learn the new run from its
+            // own alive messages.
+            return;
+        }
+        if a.run > self.me.run || a.addr != self.me.addr {
+            self.events.push_back(Event::NameConflict {
+                name: a.name,
+                existing: self.me.addr,
+                claimant: a.addr,
+            });
+            return;
+        }
+        if a.incarnation > self.me.incarnation
+            || (a.incarnation == self.me.incarnation && a.meta != self.me.meta)
+        {
+            self.refute(now, a.incarnation);
+        }
+    }
+
+    /// Someone claims this node is suspect, dead or left (or holds a newer record of it):
+    /// answer with a higher incarnation. Lifeguard counts it against local health, since a
+    /// node others cannot hear is likely the slow one.
+    pub(super) fn refute(&mut self, now: Instant, accused: u32) {
+        self.me.incarnation = self.me.incarnation.max(accused) + 1;
+        self.stats.refutations += 1;
+        self.awareness.apply(1);
+        self.broadcast_alive_self(now);
+    }
+
+    pub(super) fn broadcast_alive_self(&mut self, _now: Instant) {
+        let a = self.alive_self();
+        self.queue(&a);
+    }
+
+    /// This node's own alive rumour, at its current incarnation.
+    pub(super) fn alive_self(&self) -> Update {
+        Update::Alive(Alive {
+            name: self.me.name.clone(),
+            run: self.me.run,
+            incarnation: self.me.incarnation,
+            addr: self.me.addr,
+            meta: self.me.meta.clone(),
+        })
+    }
+}
+
+pub(super) fn check_meta(cfg: &Config, meta: &[u8]) -> Result<(), ConfigError> {
+    if meta.len() > cfg.max_meta {
+        return Err(ConfigError {
+            field: "meta",
+            reason: format!("{} bytes exceeds max_meta ({})", meta.len(), cfg.max_meta),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Full-state sync: joining through seeds, periodic push-pull, reconnecting to dead members,
+//! merging a received state, and a view handed in out of band.
+
+use super::*;
+
+impl Swim {
+    /// Starts a full-state exchange with each address (seeds or any member). Answers arrive
+    /// through [`Swim::handle_stream`].
+    pub fn join(&mut self, _now: Instant, addrs: &[SocketAddr]) {
+        for &addr in addrs {
+            if addr != self.me.addr {
+                self.push_pull(addr, true);
+            }
+        }
+    }
+
+    pub(super) fn full_state(&self, join: bool, reply: bool) -> Frame {
+        codec::push_pull_frame(&self.me.name, join, reply, self.members())
+    }
+
+    pub(super) fn push_pull(&mut self, addr: SocketAddr, join: bool) {
+        let payload = codec::encode_envelope(&self.cfg.label, vec![self.full_state(join, true)]);
+        self.stream(addr, payload);
+    }
+
+    /// memberlist's push-pull scaling: past 32 members, the interval grows with log2 n so the
+    /// mesh-wide rate of full-state exchanges stays bounded.
+    pub(super) fn push_pull_interval(&self) -> Duration {
+        let n = self.live_count();
+        if n <= 32 {
+            return self.cfg.push_pull_interval;
+        }
+        let mult = ((n as f64).log2() - 32f64.log2()).ceil() + 1.0;
+        self.cfg.push_pull_interval.mul_f64(mult)
+    }
+
+    /// Applies a full state, each record as the rumour it implies. Takes it by value: at
+    /// thousands of members, copying each name and metadata again costs more than the merge.
+    pub(super) fn merge(&mut self, now: Instant, pp: PushPull) {
+        let mut newcomers = usize::MAX;
+        for m in pp.members {
+            let u = match m.state {
+                State::Alive => Update::Alive(Alive {
+                    name: m.name,
+                    run: m.run,
+                    incarnation: m.incarnation,
+                    addr: m.addr,
+                    meta: m.meta,
+                }),
+                State::Left => Update::Left(Left {
+                    name: m.name,
+                    run: m.run,
+                    incarnation: m.incarnation,
+                }),
+                // Another node's verdict of death is only grounds for suspicion here: the
+                // member gets its chance to refute (memberlist does the same).
+                State::Suspect | State::Dead => Update::Suspect(Suspect {
+                    name: m.name,
+                    run: m.run,
+                    incarnation: m.incarnation,
+                    from: pp.from.clone(),
+                }),
+            };
+            self.apply(now, u, &mut newcomers);
+        }
+    }
+
+    /// Adds members known out of band, as if each had just joined: a saved view, or a
+    /// simulator that starts from a converged mesh instead of replaying its cold start. Each
+    /// new member is reported as [`Event::Joined`] and is alive with its given run,
+    /// incarnation, address and metadata (its `state` is ignored); nothing is gossiped, since
+    /// whoever supplies the view is expected to give it to every node. Members already known,
+    /// this node itself, and any beyond [`Config::max_members`] are skipped. They are probed
+    /// from the next round of the probe order on.
+    pub fn assume_alive<'a>(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = &'a Member>,
+    ) {
+        for m in members {
+            if m.name == self.me.name || self.members.get(&m.name).is_some() {
+                continue;
+            }
+            if self.members.len() + 1 >= self.cfg.max_members {
+                self.stats.members_refused += 1;
+                continue;
+            }
+            let member = if m.state == State::Alive {
+                self.change(now, m)
+            } else {
+                self.change(
+                    now,
+                    &Member {
+                        state: State::Alive,
+                        ..m.clone()
+                    },
+                )
+            };
+            self.events.push_back(Event::Joined(member));
+        }
+    }
+}
