@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
-use crate::proto::ConfigError;
+use crate::proto::{ConfigError, ProtoError};
 use crate::wire::{DecodeError, KeyError};
 
 /// What went wrong when starting or operating a [`Mesh`](crate::runtime::Mesh).
@@ -85,6 +85,16 @@ pub enum Error {
     /// [`Mesh::leave`](crate::runtime::Mesh::leave), or because its runtime stopped).
     #[error("the mesh has shut down")]
     Shutdown,
+}
+
+impl From<ProtoError> for Error {
+    fn from(e: ProtoError) -> Error {
+        match e {
+            ProtoError::Config(c) => c.into(),
+            ProtoError::MetaTooLarge { len, limit } => Error::MetaTooLarge { len, limit },
+            ProtoError::Left => Error::Left,
+        }
+    }
 }
 
 impl From<ConfigError> for Error {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use swimring::proto::{
-    Channel, Config, Event, Identity, Member, Swim, Transmit, suspicion_min_timeout,
+    Channel, Config, Event, Identity, Member, ProtoError, Swim, Transmit, suspicion_min_timeout,
 };
 use swimring::wire::codec::{self, Transport};
 use swimring::wire::{Ack, Alive, Dead, DecodeError, Left, Message, Ping, State, Suspect, Update};
@@ -315,6 +315,45 @@ fn leave_is_not_death() {
         b.handle_timeout(t);
         sent_updates(&mut b);
     }
+}
+
+#[test]
+fn a_node_that_left_refuses_to_join_or_change_its_metadata() {
+    let now = Instant::now();
+    let mut b = node("b", 2, now);
+    b.leave(now);
+    let before = b.local().clone();
+    assert_eq!(b.join(now, &[addr(1)]), Err(ProtoError::Left));
+    assert_eq!(
+        b.set_meta(now, Bytes::from_static(b"x")),
+        Err(ProtoError::Left)
+    );
+    assert_eq!(*b.local(), before, "refusals change nothing");
+    assert!(b.poll_transmit().is_none(), "and send nothing");
+}
+
+#[test]
+fn metadata_over_max_meta_is_refused_with_its_size_and_the_limit() {
+    let now = Instant::now();
+    let mut a = node("a", 1, now);
+    let limit = a.config().max_meta;
+    let err = a.set_meta(now, vec![0u8; limit + 1].into()).unwrap_err();
+    assert_eq!(
+        err,
+        ProtoError::MetaTooLarge {
+            len: limit + 1,
+            limit
+        }
+    );
+    assert_eq!(a.local().incarnation, 0);
+    let id = Identity {
+        name: "big".into(),
+        addr: addr(3),
+        run: 1,
+        meta: vec![0u8; limit + 1].into(),
+    };
+    let err = Swim::new(Config::lan(), id, 3, now).err().unwrap();
+    assert!(matches!(err, ProtoError::MetaTooLarge { .. }), "{err}");
 }
 
 #[test]

@@ -316,11 +316,14 @@ impl Cluster {
         self.view(observer, target).map(|m| m.state)
     }
 
-    /// Node `id` starts a full-state exchange with each node in `seeds`.
+    /// Node `id` starts a full-state exchange with each node in `seeds` (a node that has left
+    /// is refused by the core and stays out).
     pub fn join(&mut self, id: NodeId, seeds: &[NodeId]) {
         let addrs: Vec<SocketAddr> = seeds.iter().map(|&s| addr_of(s)).collect();
         let now = self.instant(self.now);
-        self.nodes[id].swim.join(now, &addrs);
+        if self.nodes[id].swim.join(now, &addrs).is_err() {
+            return;
+        }
         self.drain(id);
     }
 

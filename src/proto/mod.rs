@@ -9,6 +9,7 @@
 mod awareness;
 mod broadcast;
 mod config;
+mod error;
 mod event;
 mod interner;
 mod order;
@@ -20,6 +21,7 @@ mod table;
 mod timings;
 
 pub use config::{Config, ConfigError, Preset};
+pub use error::ProtoError;
 pub use event::{Channel, Event, Member, Transmit};
 pub use interner::Interner;
 pub(crate) use stats::counters;

@@ -277,14 +277,9 @@ impl Driver {
         let mut buf = vec![0u8; RECV_BUFFER];
         let sleep = tokio::time::sleep_until(self.swim.poll_timeout().into());
         tokio::pin!(sleep);
-        // The instant the last timer fired: a deadline not after it is pushed 1 ms on, so a
-        // deadline the core failed to advance cannot spin the loop.
-        let mut fired = None;
         loop {
+            // The core guarantees its deadline is later than the last `handle_timeout`.
             let mut deadline = self.swim.poll_timeout();
-            if let Some(at) = fired.filter(|&at| deadline <= at) {
-                deadline = at + Duration::from_millis(1);
-            }
             if let Some(due) = self.placement_due {
                 deadline = deadline.min(due);
             }
@@ -308,7 +303,6 @@ impl Driver {
                         self.place();
                     }
                     self.swim.handle_timeout(at);
-                    fired = Some(at);
                 }
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -324,11 +318,10 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Join { addrs, answered } => {
-                if self.swim.local().state != crate::wire::State::Alive {
-                    let _ = answered.send(Err(Error::Left));
+                if let Err(e) = self.swim.join(now(), &addrs) {
+                    let _ = answered.send(Err(e.into()));
                     return;
                 }
-                self.swim.join(now(), &addrs);
                 // Every stream transmit the join produced goes to one of `addrs`; collect
                 // whether each answers, and report the count when all have finished.
                 let mut pending = Vec::new();
@@ -375,16 +368,6 @@ impl Driver {
     }
 
     fn set_meta(&mut self, meta: Bytes) -> Result<(), Error> {
-        let limit = self.swim.config().max_meta;
-        if meta.len() > limit {
-            return Err(Error::MetaTooLarge {
-                len: meta.len(),
-                limit,
-            });
-        }
-        if self.swim.local().state != crate::wire::State::Alive {
-            return Err(Error::Left);
-        }
         self.swim.set_meta(now(), meta)?;
         self.dirty = true;
         Ok(())

@@ -279,12 +279,6 @@ impl MeshBuilder {
             config.label = label;
         }
         config.validate()?;
-        if self.meta.len() > config.max_meta {
-            return Err(Error::MetaTooLarge {
-                len: self.meta.len(),
-                limit: config.max_meta,
-            });
-        }
         if self.event_capacity == 0 {
             return Err(Error::Config {
                 field: "event_capacity",
@@ -668,13 +662,6 @@ impl Mesh {
     /// [`Event::Updated`](crate::Event::Updated).
     pub async fn set_meta(&self, meta: impl Into<Bytes>) -> Result<(), Error> {
         let meta = meta.into();
-        let limit = self.inner.config.max_meta;
-        if meta.len() > limit {
-            return Err(Error::MetaTooLarge {
-                len: meta.len(),
-                limit,
-            });
-        }
         let (done, rx) = oneshot::channel();
         self.send(Command::SetMeta { meta, done }).await?;
         rx.await.map_err(|_| Error::Shutdown)?

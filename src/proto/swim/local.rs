@@ -4,9 +4,13 @@
 use super::*;
 
 impl Swim {
-    /// Publishes new metadata: raises the incarnation and gossips it.
-    pub fn set_meta(&mut self, now: Instant, meta: Bytes) -> Result<(), ConfigError> {
-        check_meta(&self.cfg, &meta)?;
+    /// Publishes new metadata: raises the incarnation and gossips it. Refused, changing
+    /// nothing, when it is too large or this node has left.
+    pub fn set_meta(&mut self, now: Instant, meta: Bytes) -> Result<(), ProtoError> {
+        check_meta(self.cfg.max_meta, &meta)?;
+        if self.leaving {
+            return Err(ProtoError::Left);
+        }
         self.me.meta = meta;
         self.me.incarnation += 1;
         self.broadcast_alive_self(now);
@@ -77,14 +81,4 @@ impl Swim {
             meta: self.me.meta.clone(),
         })
     }
-}
-
-pub(super) fn check_meta(cfg: &Config, meta: &[u8]) -> Result<(), ConfigError> {
-    if meta.len() > cfg.max_meta {
-        return Err(ConfigError {
-            field: "meta",
-            reason: format!("{} bytes exceeds max_meta ({})", meta.len(), cfg.max_meta),
-        });
-    }
-    Ok(())
 }

@@ -8,7 +8,7 @@ mod local;
 mod probe;
 mod sync;
 
-use local::check_meta;
+use super::error::{ProtoError, check_meta};
 use probe::{LateAck, Probe, Relay};
 
 use std::collections::{BTreeSet, VecDeque};
@@ -87,7 +87,7 @@ pub struct Swim {
 
 impl Swim {
     /// A node that knows only itself. `seed` drives every random choice it makes.
-    pub fn new(cfg: Config, id: Identity, seed: u64, now: Instant) -> Result<Swim, ConfigError> {
+    pub fn new(cfg: Config, id: Identity, seed: u64, now: Instant) -> Result<Swim, ProtoError> {
         Swim::with_interner(cfg, id, seed, now, Interner::default())
     }
 
@@ -100,15 +100,16 @@ impl Swim {
         seed: u64,
         now: Instant,
         interner: Interner,
-    ) -> Result<Swim, ConfigError> {
+    ) -> Result<Swim, ProtoError> {
         cfg.validate()?;
         if id.name.is_empty() || id.name.len() > MAX_NAME_LEN {
             return Err(ConfigError {
                 field: "name",
                 reason: format!("must be 1 to {MAX_NAME_LEN} bytes"),
-            });
+            }
+            .into());
         }
-        check_meta(&cfg, &id.meta)?;
+        check_meta(cfg.max_meta, &id.meta)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Stagger the periodic tasks so nodes started together do not act in lockstep.
         let mut stagger = |d: Duration| now + d.mul_f64(rng.random::<f64>());
@@ -214,17 +215,24 @@ impl Swim {
 
     // ----- output --------------------------------------------------------------------------
 
-    /// The next packet to send, if any. Call until `None` after every input.
+    /// The next packet to send, if any. Call until `None` after every input: every
+    /// `handle_*` call and operation may queue packets, and nothing else does.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         pop_and_trim(&mut self.out)
     }
 
-    /// The next membership event, if any.
+    /// The next membership event, if any, in the order the changes were applied. Call until
+    /// `None` after every input, like [`Swim::poll_transmit`].
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         pop_and_trim(&mut self.events)
     }
 
-    /// The instant at which [`Swim::handle_timeout`] should next be called.
+    /// The instant at which [`Swim::handle_timeout`] should next be called. Any input may
+    /// move it, so ask again after each. After `handle_timeout(now)` it is later than `now`:
+    /// the core advances every timer that was due, so a driver never spins.
+    #[must_use]
     pub fn poll_timeout(&self) -> Instant {
         let mut t = self.next_gossip.min(self.next_reap);
         if !self.leaving {
@@ -384,6 +392,10 @@ impl Swim {
             self.reap(now);
             self.next_reap = now + self.cfg.probe_interval;
         }
+        debug_assert!(
+            self.poll_timeout() > now,
+            "a timer due at {now:?} was not advanced"
+        );
     }
 
     // ----- probing -------------------------------------------------------------------------

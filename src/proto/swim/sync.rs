@@ -6,12 +6,19 @@ use super::*;
 impl Swim {
     /// Starts a full-state exchange with each address (seeds or any member). Answers arrive
     /// through [`Swim::handle_stream`].
-    pub fn join(&mut self, _now: Instant, addrs: &[SocketAddr]) {
+    ///
+    /// Refused with [`ProtoError::Left`] once this node has left: joining again would undo
+    /// the leave.
+    pub fn join(&mut self, _now: Instant, addrs: &[SocketAddr]) -> Result<(), ProtoError> {
+        if self.leaving {
+            return Err(ProtoError::Left);
+        }
         for &addr in addrs {
             if addr != self.me.addr {
                 self.push_pull(addr, true);
             }
         }
+        Ok(())
     }
 
     pub(super) fn full_state(&self, join: bool, reply: bool) -> Frame {
