@@ -71,11 +71,8 @@ impl Swim {
 
     pub(super) fn apply_suspect(&mut self, now: Instant, s: Suspect) {
         if s.name == self.me.name {
-            if self.leaving || s.run != self.me.run {
+            if !self.accused(now, s.run, s.incarnation) {
                 return;
-            }
-            if s.incarnation >= self.me.incarnation {
-                self.refute(now, s.incarnation);
             }
             // Answer the accuser directly as well, even when its news is already outdated
             // (it probed with a suspicion this node has refuted): its timer is running, and
@@ -159,9 +156,7 @@ impl Swim {
 
     pub(super) fn apply_dead(&mut self, now: Instant, d: Dead) {
         if d.name == self.me.name {
-            if !self.leaving && d.run == self.me.run && d.incarnation >= self.me.incarnation {
-                self.refute(now, d.incarnation);
-            }
+            self.accused(now, d.run, d.incarnation);
             return;
         }
         let Some(rec) = self.members.get(d.name.as_str()) else {
@@ -183,9 +178,7 @@ impl Swim {
 
     pub(super) fn apply_left(&mut self, now: Instant, l: Left) {
         if l.name == self.me.name {
-            if !self.leaving && l.run == self.me.run && l.incarnation >= self.me.incarnation {
-                self.refute(now, l.incarnation);
-            }
+            self.accused(now, l.run, l.incarnation);
             return;
         }
         let Some(rec) = self.members.get(l.name.as_str()) else {

@@ -56,6 +56,19 @@ impl Swim {
         }
     }
 
+    /// A rumour says this node is suspect, dead or left at `incarnation`. Refutes it if it is
+    /// about this run and not already outdated. Returns whether it concerned this run at all
+    /// (a leaving node and rumours about earlier runs are left alone).
+    pub(super) fn accused(&mut self, now: Instant, run: u64, incarnation: u32) -> bool {
+        if self.leaving || run != self.me.run {
+            return false;
+        }
+        if incarnation >= self.me.incarnation {
+            self.refute(now, incarnation);
+        }
+        true
+    }
+
     /// Someone claims this node is suspect, dead or left (or holds a newer record of it):
     /// answer with a higher incarnation. Lifeguard counts it against local health, since a
     /// node others cannot hear is likely the slow one.
