@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
-use crate::proto::{ConfigError, ProtoError};
+use crate::proto::{ConfigError, ForceLeaveError, ProtoError};
 use crate::wire::{DecodeError, KeyError};
 
 /// What went wrong when starting or operating a [`Mesh`](crate::runtime::Mesh).
@@ -81,6 +81,9 @@ pub enum Error {
     /// A key or a keyring change was refused; the keyring is unchanged.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A forced leave was refused; no record changed.
+    #[error(transparent)]
+    ForceLeave(#[from] ForceLeaveError),
     /// The mesh has shut down (by [`Mesh::shutdown`](crate::runtime::Mesh::shutdown),
     /// [`Mesh::leave`](crate::runtime::Mesh::leave), or because its runtime stopped).
     #[error("the mesh has shut down")]

@@ -34,3 +34,24 @@ pub(crate) fn check_meta(limit: usize, meta: &[u8]) -> Result<(), ProtoError> {
     }
     Ok(())
 }
+
+/// Why [`Swim::force_leave`](super::Swim::force_leave) refused; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForceLeaveError {
+    /// No member of that name is known (never seen, or already forgotten).
+    #[error("no member named {0:?} is known")]
+    Unknown(String),
+    /// The member is alive or suspect: it would refute a forced leave. Only a failed member
+    /// can be forced out.
+    #[error("{name} is {state}: only a dead member can be forced to leave")]
+    Live {
+        /// The member.
+        name: String,
+        /// Its state now.
+        state: crate::wire::State,
+    },
+    /// This node's own name: leave gracefully instead.
+    #[error("a node cannot force itself to leave: use leave")]
+    Local,
+}

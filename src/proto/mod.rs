@@ -21,11 +21,11 @@ mod table;
 mod timings;
 
 pub use config::{Config, ConfigError, Preset};
-pub use error::ProtoError;
+pub use error::{ForceLeaveError, ProtoError};
 pub use event::{Channel, Event, Member, Transmit};
 pub use interner::Interner;
 pub(crate) use stats::counters;
-pub use stats::{Counter, Stats};
+pub use stats::{Counter, RTT_BUCKETS_US, RttHistogram, Stats};
 pub use suspicion::min_timeout as suspicion_min_timeout;
 pub use swim::{Identity, Swim};
 pub use timings::Timings;

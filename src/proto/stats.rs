@@ -90,9 +90,57 @@ counters! {
         pub decode_errors: u64,
         /// New members refused because a bound was reached.
         pub members_refused: u64,
+        /// Independent confirmations of suspicions this node held, each shortening a timeout.
+        pub suspicions_confirmed: u64,
         ;
         /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
         pub health_score: u32,
+        /// Round-trip times of answered probes.
+        pub probe_rtt: RttHistogram,
+    }
+}
+
+/// Upper bounds, in microseconds, of [`RttHistogram`]'s buckets: from a loopback's quarter
+/// millisecond to a WAN's second, about ×2.5 apart. Fixed, so every node's histograms add up.
+pub const RTT_BUCKETS_US: [u64; 12] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+];
+
+/// Probe round-trip times in fixed buckets ([`RTT_BUCKETS_US`] and one for anything slower):
+/// what a metrics exporter turns into a histogram, kept in the core because only it knows
+/// when a probe was answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RttHistogram {
+    /// Samples per bucket, not cumulative; the last counts samples above every bound.
+    counts: [u64; RTT_BUCKETS_US.len() + 1],
+    /// Sum of every sample, in microseconds.
+    sum_us: u64,
+}
+
+impl RttHistogram {
+    /// Counts one round trip.
+    pub fn observe(&mut self, rtt: std::time::Duration) {
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        let i = RTT_BUCKETS_US.partition_point(|&bound| bound < us);
+        self.counts[i] += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    /// Each bucket's upper bound in microseconds (`None` for the last, unbounded one) and
+    /// how many samples fell in it (not cumulative).
+    pub fn buckets(&self) -> impl Iterator<Item = (Option<u64>, u64)> + '_ {
+        let bounds = RTT_BUCKETS_US.iter().copied().map(Some).chain([None]);
+        bounds.zip(self.counts.iter().copied())
+    }
+
+    /// Samples counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Sum of every sample, in microseconds.
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us
     }
 }
 
@@ -107,12 +155,26 @@ mod tests {
             ..Stats::default()
         };
         let list = s.counters();
-        assert_eq!(list.len(), 16);
+        assert_eq!(list.len(), 17);
         let r = list.iter().find(|c| c.name == "refutations").unwrap();
         assert_eq!(
             (r.value, r.help),
             (3, "Suspicions about this node that it refuted.")
         );
         assert_eq!(list[0].name, "probes_sent");
+    }
+
+    #[test]
+    fn rtt_samples_land_in_the_first_bucket_that_holds_them() {
+        let mut h = RttHistogram::default();
+        for us in [1, 250, 251, 2_000_000] {
+            h.observe(std::time::Duration::from_micros(us));
+        }
+        let b: Vec<_> = h.buckets().collect();
+        assert_eq!(b.len(), RTT_BUCKETS_US.len() + 1);
+        assert_eq!(b[0], (Some(250), 2));
+        assert_eq!(b[1], (Some(500), 1));
+        assert_eq!(b.last(), Some(&(None, 1)));
+        assert_eq!((h.count(), h.sum_us()), (4, 2_000_502));
     }
 }

@@ -14,7 +14,9 @@ use tracing::Instrument;
 
 use super::clock::now;
 use super::events::TaskChange;
+use super::join::{SeedAnswer, tally};
 use super::net;
+use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
@@ -33,6 +35,9 @@ const INBOUND_QUEUE: usize = 256;
 /// Shortest wait between a membership change and the ring rebuild it causes: changes that
 /// arrive together (a join storm) are placed once.
 const MIN_PLACEMENT_DELAY: Duration = Duration::from_millis(20);
+
+/// Shortest interval between two warnings of one kind that may repeat on every packet.
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// A function that edits the node's tags inside the loop.
 pub(crate) type TagEdit = Box<dyn FnOnce(&mut BTreeMap<String, String>) + Send>;
@@ -62,6 +67,11 @@ pub(crate) enum Command {
         keys: Vec<String>,
         done: oneshot::Sender<()>,
     },
+    ForceLeave {
+        name: String,
+        prune: bool,
+        done: oneshot::Sender<Result<Member, Error>>,
+    },
     Shutdown,
 }
 
@@ -77,7 +87,7 @@ enum Inbound {
     Reply {
         bytes: Bytes,
         origin: Option<Origin>,
-        answered: Option<oneshot::Sender<bool>>,
+        answered: Option<oneshot::Sender<SeedAnswer>>,
     },
 }
 
@@ -129,6 +139,8 @@ pub(crate) struct Shared {
     keys: RwLock<Arc<Keyring>>,
     /// The cluster label sealed packets are bound to.
     label: String,
+    /// Bounds the warnings about packets that do not open.
+    decrypt_warnings: RateLimit,
 }
 
 impl Shared {
@@ -147,6 +159,7 @@ impl Shared {
             counters: Counters::default(),
             keys: RwLock::new(Arc::new(keys)),
             label: swim.config().label.clone(),
+            decrypt_warnings: RateLimit::new(WARN_EVERY),
         }
     }
 
@@ -173,7 +186,10 @@ impl Shared {
         secure::open(&self.keyring(), &self.label, transport, bytes)
             .inspect_err(|e| {
                 Counters::bump(&self.counters.decrypt_failures);
-                tracing::debug!(?transport, error = %e, "packet did not open");
+                if let Some(held) = self.decrypt_warnings.allow() {
+                    tracing::warn!(?transport, error = %e, more_since_last = held,
+                        "a packet did not open (a peer with another key or cluster label?)");
+                }
             })
             .ok()
     }
@@ -327,11 +343,7 @@ impl Driver {
                 let mut pending = Vec::new();
                 self.drain(Some((&addrs, &mut pending)));
                 self.tasks.spawn(async move {
-                    let mut n = 0;
-                    for rx in pending {
-                        n += usize::from(rx.await.unwrap_or(false));
-                    }
-                    let _ = answered.send(Ok(n));
+                    let _ = answered.send(Ok(tally(pending).await));
                 });
             }
             Command::SetMeta { meta, done } => {
@@ -362,6 +374,13 @@ impl Driver {
                 let change = self.placer.remove(&keys);
                 self.publish_tasks(change);
                 let _ = done.send(());
+            }
+            Command::ForceLeave { name, prune, done } => {
+                let r = self.swim.force_leave(now(), &name, prune);
+                if r.is_ok() {
+                    self.dirty = true;
+                }
+                let _ = done.send(r.map_err(Error::from));
             }
             Command::Shutdown => {}
         }
@@ -432,7 +451,11 @@ impl Driver {
                     tracing::debug!(error = %e, "stream reply refused");
                 }
                 if let Some(tx) = answered {
-                    let _ = tx.send(r.is_ok());
+                    let _ = tx.send(if r.is_ok() {
+                        SeedAnswer::State
+                    } else {
+                        SeedAnswer::Unreadable
+                    });
                 }
             }
         }
@@ -440,7 +463,7 @@ impl Driver {
 
     /// Sends what the core queued, publishes its events and refreshes the snapshot. With
     /// `join`, stream transmits to those addresses report whether they were answered.
-    fn drain(&mut self, mut join: Option<(&[SocketAddr], &mut Vec<oneshot::Receiver<bool>>)>) {
+    fn drain(&mut self, mut join: Option<(&[SocketAddr], &mut Vec<oneshot::Receiver<SeedAnswer>>)>) {
         while let Some(t) = self.swim.poll_transmit() {
             match t.channel {
                 Channel::Datagram => self.send_datagram(t),
@@ -558,7 +581,7 @@ impl Driver {
         }
     }
 
-    fn spawn_exchange(&mut self, t: Transmit, answered: Option<oneshot::Sender<bool>>) {
+    fn spawn_exchange(&mut self, t: Transmit, answered: Option<oneshot::Sender<SeedAnswer>>) {
         let inbound = self.inbound_tx.clone();
         let shared = Arc::clone(&self.shared);
         let max = self.swim.config().max_stream + SEAL_OVERHEAD;
@@ -566,11 +589,16 @@ impl Driver {
         let to = t.to;
         let payload = self.seal(Transport::Stream, t.payload);
         let task = async move {
+            let tell = |answered: Option<oneshot::Sender<SeedAnswer>>, a| {
+                if let Some(tx) = answered {
+                    let _ = tx.send(a);
+                }
+            };
             match net::exchange(to, &payload, max, limit).await {
                 Ok(Some(bytes)) => {
-                    // A reply that does not open counts as no answer.
+                    // A reply that does not open tells this node nothing.
                     let Some(u) = shared.open(Transport::Stream, &bytes) else {
-                        return;
+                        return tell(answered, SeedAnswer::Unreadable);
                     };
                     let (bytes, origin) = u.into_owned(&bytes);
                     let reply = Inbound::Reply {
@@ -580,13 +608,11 @@ impl Driver {
                     };
                     let _ = inbound.send(reply).await;
                 }
-                // The peer had nothing to say (a push without pull); it did answer.
-                Ok(None) => {
-                    if let Some(tx) = answered {
-                        let _ = tx.send(true);
-                    }
-                }
+                // Closed without a reply: a push without pull needs none, but a join's
+                // seed that sends no state could not open the request (another key?).
+                Ok(None) => tell(answered, SeedAnswer::Unreadable),
                 Err(e) => {
+                    tell(answered, SeedAnswer::Unreachable);
                     Counters::bump(&shared.counters.stream_failures);
                     tracing::debug!(%to, error = %e, "stream exchange failed");
                 }

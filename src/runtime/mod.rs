@@ -36,7 +36,10 @@
 mod clock;
 mod driver;
 mod events;
+mod join;
 mod net;
+mod operate;
+mod ratelimit;
 mod secure;
 
 use std::collections::BTreeMap;

@@ -99,6 +99,7 @@ impl Swim {
                 };
                 let old = started + susp.timeout();
                 if susp.confirm(&s.from) {
+                    self.stats.suspicions_confirmed += 1;
                     let new = started + susp.timeout();
                     let name = self.names.name(&s.name);
                     self.suspicions.remove(&(old, name.clone()));

@@ -1,7 +1,9 @@
 //! The SWIM + Lifeguard state machine: the node's state, its inputs and outputs. Each concern
 //! lives in a submodule: [`probe`], [`gossip`] (dissemination), [`apply`] (rumours about
-//! others), [`sync`] (full-state exchange) and [`local`] (this node's own record).
+//! others), [`sync`] (full-state exchange), [`local`] (this node's own record) and [`admin`]
+//! (an operator's word about other members).
 
+mod admin;
 mod apply;
 mod gossip;
 mod local;

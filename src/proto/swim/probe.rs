@@ -149,6 +149,7 @@ impl Swim {
 
     /// Folds one round-trip sample into the member's smoothed RTT (weight 1/8, as TCP's).
     pub(super) fn sample_rtt(&mut self, name: &str, rtt: Duration) {
+        self.stats.probe_rtt.observe(rtt);
         if let Some(rec) = self.members.get_mut(name) {
             let sample = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
             let old = u64::from(rec.rtt_us);
