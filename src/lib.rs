@@ -12,6 +12,7 @@
 //!   function of a membership view; both drivers use it.
 //! - [`runtime`]: the tokio driver and the [`Mesh`] handle an application embeds.
 //! - [`control`]: the JSON-line control endpoint `swimring agent` serves to the CLI.
+//! - [`metrics`]: a mesh's counters, gauges and probe RTT histogram for a Prometheus registry.
 //!
 //! # Quick start
 //!
@@ -40,6 +41,7 @@
 
 pub mod control;
 pub mod error;
+pub mod metrics;
 pub mod placement;
 pub mod proto;
 pub mod ring;

@@ -621,3 +621,82 @@ fn reconnects_to_the_dead_scale_with_the_dead_to_alive_ratio() {
         "{many} attempts in 50 intervals for 10 dead among 3"
     );
 }
+
+#[test]
+fn a_live_members_name_claimed_from_another_address_waits_until_it_is_dead() {
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 0)]);
+    // A newer run at another address: refused while the holder lives, and reported.
+    feed(&mut s, now, &[alive("b", 3, 2, 0)]);
+    assert_eq!(s.member("b").unwrap().addr, addr(2));
+    let e = events(&mut s);
+    assert!(
+        matches!(&e[1], Event::NameConflict { name, existing, claimant }
+            if name == "b" && *existing == addr(2) && *claimant == addr(3)),
+        "{e:?}"
+    );
+    // Once the holder is dead, the claim is a rejoin.
+    feed(&mut s, now, &[dead("b", 1, 0), alive("b", 3, 2, 0)]);
+    assert_eq!(s.member("b").unwrap().addr, addr(3));
+    let kinds: Vec<&str> = events(&mut s).iter().map(Event::kind).collect();
+    assert_eq!(kinds, ["member_dead", "member_joined"]);
+}
+
+#[test]
+fn a_newcomer_told_its_name_is_alive_elsewhere_reports_the_conflict() {
+    let now = Instant::now();
+    let mut newcomer = node("b", 3, now);
+    // The holder's record (an older run, at another address) arrives in a full state.
+    feed(&mut newcomer, now, &[alive("b", 2, 0, 4)]);
+    let e = events(&mut newcomer);
+    assert!(
+        matches!(&e[..], [Event::NameConflict { name, existing, claimant }]
+            if name == "b" && *existing == addr(3) && *claimant == addr(2)),
+        "{e:?}"
+    );
+    // A rumour about an earlier run at this very address is not a conflict.
+    feed(&mut newcomer, now, &[alive("b", 3, 0, 9)]);
+    assert!(events(&mut newcomer).is_empty());
+}
+
+#[test]
+fn force_leave_marks_only_a_dead_member_left_and_prune_forgets_it() {
+    use swimring::proto::ForceLeaveError;
+    let now = Instant::now();
+    let mut s = node("a", 1, now);
+    feed(&mut s, now, &[alive("b", 2, 1, 0), alive("c", 3, 1, 0)]);
+    assert!(matches!(
+        s.force_leave(now, "b", false),
+        Err(ForceLeaveError::Live { .. })
+    ));
+    assert!(matches!(
+        s.force_leave(now, "zz", false),
+        Err(ForceLeaveError::Unknown(_))
+    ));
+    assert_eq!(s.force_leave(now, "a", true), Err(ForceLeaveError::Local));
+    assert_eq!(state(&s, "b"), Some((State::Alive, 0)));
+    feed(&mut s, now, &[dead("b", 1, 0)]);
+    sent_updates(&mut s);
+    let b = s.force_leave(now, "b", false).unwrap();
+    assert_eq!(b.state, State::Left);
+    assert_eq!(state(&s, "b"), Some((State::Left, 0)));
+    // The left is gossiped, so peers stop reconnecting to it too.
+    run_until(&mut s, now, Duration::from_secs(10), |msgs| {
+        msgs.iter()
+            .any(|(_, m)| matches!(m, Message::Update(Update::Left(l)) if l.name == "b"))
+            .then_some(())
+    });
+    s.force_leave(now, "b", true).unwrap();
+    assert_eq!(s.member("b"), None);
+    let kinds: Vec<&str> = events(&mut s).iter().map(Event::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "member_joined",
+            "member_joined",
+            "member_dead",
+            "member_left"
+        ]
+    );
+}

@@ -463,7 +463,10 @@ impl Driver {
 
     /// Sends what the core queued, publishes its events and refreshes the snapshot. With
     /// `join`, stream transmits to those addresses report whether they were answered.
-    fn drain(&mut self, mut join: Option<(&[SocketAddr], &mut Vec<oneshot::Receiver<SeedAnswer>>)>) {
+    fn drain(
+        &mut self,
+        mut join: Option<(&[SocketAddr], &mut Vec<oneshot::Receiver<SeedAnswer>>)>,
+    ) {
         while let Some(t) = self.swim.poll_transmit() {
             match t.channel {
                 Channel::Datagram => self.send_datagram(t),

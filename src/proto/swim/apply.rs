@@ -26,18 +26,19 @@ impl Swim {
         if a.run < m.run {
             return;
         }
-        if a.run == m.run {
-            if a.addr != m.addr && m.state.is_live() {
-                self.events.push_back(Event::NameConflict {
-                    name: a.name,
-                    existing: m.addr,
-                    claimant: a.addr,
-                });
-                return;
-            }
-            if a.incarnation <= m.incarnation {
-                return;
-            }
+        // A live member's name claimed from another address, by the same run or a newer one:
+        // memberlist's rule, the claim waits until the holder is dead or left. (A restart on
+        // the same address replaces the old run at once.)
+        if a.addr != m.addr && m.state.is_live() {
+            self.events.push_back(Event::NameConflict {
+                name: a.name,
+                existing: m.addr,
+                claimant: a.addr,
+            });
+            return;
+        }
+        if a.run == m.run && a.incarnation <= m.incarnation {
+            return;
         }
         let old = m.state;
         let restarted = a.run > m.run;

@@ -36,12 +36,18 @@ impl Swim {
     }
 
     pub(super) fn alive_about_me(&mut self, now: Instant, a: Alive) {
-        if self.leaving || a.run < self.me.run {
+        if self.leaving {
+            return;
+        }
+        if a.run < self.me.run && a.addr == self.me.addr {
             // A rumour about a previous run of this node: peers learn the new run from its
             // own alive messages.
             return;
         }
-        if a.run > self.me.run || a.addr != self.me.addr {
+        // Another process holds this name, alive, at another address (an earlier run that
+        // peers still think alive, or another node): peers keep it until it is dead or
+        // left, so this node is told, as the holder is told of this one.
+        if a.run != self.me.run || a.addr != self.me.addr {
             self.events.push_back(Event::NameConflict {
                 name: a.name,
                 existing: self.me.addr,
