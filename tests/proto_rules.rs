@@ -652,7 +652,7 @@ fn a_newcomer_told_its_name_is_alive_elsewhere_reports_the_conflict() {
     let e = events(&mut newcomer);
     assert!(
         matches!(&e[..], [Event::NameConflict { name, existing, claimant }]
-            if name == "b" && *existing == addr(3) && *claimant == addr(2)),
+            if name == "b" && *existing == addr(2) && *claimant == addr(3)),
         "{e:?}"
     );
     // A rumour about an earlier run at this very address is not a conflict.

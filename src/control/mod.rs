@@ -1,19 +1,30 @@
 //! The local control endpoint a running agent serves and the CLI talks to.
 //!
 //! One request per connection: the client writes one JSON object on one line, the agent
-//! answers with one JSON line and closes. JSON keeps it scriptable (`nc` works) and apart from
-//! the gossip port, which speaks only the binary wire format. By default it listens on
-//! loopback only.
+//! answers with one JSON line and closes, except [`Request::Monitor`], answered with a line
+//! per event until the client hangs up. JSON keeps it scriptable (`nc -U` works) and apart
+//! from the gossip port, which speaks only the binary wire format.
+//!
+//! It listens on a Unix socket private to the agent's user by default ([`Endpoint`]); a TCP
+//! endpoint on loopback needs nothing more, one beyond loopback needs a token ([`Auth`]).
 
 mod client;
+mod endpoint;
+mod events;
+mod logtap;
 mod mesh;
 mod protocol;
 mod server;
 
-pub use client::call;
-pub use mesh::{MeshHandler, member_info};
-pub use protocol::{MemberInfo, Request, Response, SecretString, StatusInfo};
-pub use server::{Handler, serve};
+pub use client::{Client, call};
+pub use endpoint::Endpoint;
+pub use events::{event_json, task_change_json};
+pub use logtap::LogTap;
+pub use mesh::{AgentFacts, MeshHandler, leave_logged, member_info};
+pub use protocol::{
+    AgentInfo, Envelope, LogLine, MemberInfo, Request, Response, SecretString, StatusInfo,
+};
+pub use server::{Auth, Handler, Listener, serve};
 
 use thiserror::Error;
 
@@ -43,4 +54,8 @@ pub enum ControlError {
         /// What was wrong.
         reason: String,
     },
+    /// The endpoint cannot be used: a bad address, one that does not resolve, a socket of
+    /// another user, one that cannot be bound, or TCP beyond loopback without a token.
+    #[error("{0}")]
+    Endpoint(String),
 }

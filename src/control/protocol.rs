@@ -53,6 +53,84 @@ pub enum Request {
         /// The key's id.
         id: String,
     },
+    /// Join through more seeds (`host:port`), now.
+    Join {
+        /// Seeds to join through.
+        seeds: Vec<String>,
+    },
+    /// Mark a failed member left (serf's `force-leave`); with `prune`, forget it here at once.
+    ForceLeave {
+        /// The member's name.
+        name: String,
+        /// Also forget the record at once.
+        #[serde(default)]
+        prune: bool,
+    },
+    /// Set and delete the agent's tags, and publish them.
+    SetTags {
+        /// Tags to set (added or replaced).
+        #[serde(default)]
+        set: BTreeMap<String, String>,
+        /// Tags to delete.
+        #[serde(default)]
+        delete: Vec<String>,
+    },
+    /// Version, uptime, profile, key ids and the agent's addresses.
+    Info,
+    /// Stream events (and, at `logs`, log lines) until the client hangs up: the one request
+    /// answered with many lines.
+    Monitor {
+        /// Also stream log lines at this level and above: error, warn, info, debug, trace.
+        #[serde(default)]
+        logs: Option<String>,
+    },
+}
+
+/// A request on the wire: the request, and the control token when the endpoint needs one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The control token (see `--control-token-file`); needed on a TCP endpoint that has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretString>,
+    /// What is asked.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// The agent as `swimring info` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// Member name.
+    pub name: String,
+    /// swimring's version.
+    pub version: String,
+    /// Version of the wire format this agent speaks.
+    pub protocol_version: u8,
+    /// Seconds since the agent started.
+    pub uptime_secs: u64,
+    /// Timing profile (lan, wan, local).
+    pub profile: String,
+    /// Ids of the cluster keys, the primary first; empty without encryption.
+    pub keys: Vec<String>,
+    /// Gossip address bound.
+    pub gossip: String,
+    /// Address peers reach this agent at.
+    pub advertise: String,
+    /// The control endpoint.
+    pub control: String,
+    /// The metrics endpoint, if served.
+    pub metrics: Option<String>,
+}
+
+/// One log line streamed by [`Request::Monitor`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Unix time in milliseconds.
+    pub ts_ms: u64,
+    /// error, warn, info, debug or trace.
+    pub level: String,
+    /// The message with its fields, as the agent's own log shows it.
+    pub message: String,
 }
 
 /// One member as the CLI shows it.
@@ -113,7 +191,37 @@ pub enum Response {
         tasks: Vec<String>,
     },
     /// Answer to [`Request::Leave`]: the agent has left and is stopping.
-    Left,
+    Left {
+        /// Whether every peer the protocol means to tell was told before the leave timeout.
+        disseminated: bool,
+    },
+    /// Answer to [`Request::Join`].
+    Joined {
+        /// Seeds that answered with a state this agent could read.
+        answered: usize,
+    },
+    /// Answer to [`Request::ForceLeave`]: the member's record now.
+    ForcedLeave {
+        /// The member, left.
+        member: MemberInfo,
+        /// Whether its record was also forgotten here.
+        pruned: bool,
+    },
+    /// Answer to [`Request::SetTags`]: the tags now published.
+    Tags {
+        /// Every tag, in key order.
+        tags: BTreeMap<String, String>,
+    },
+    /// Answer to [`Request::Info`].
+    Info(Box<AgentInfo>),
+    /// A membership or task event streamed by [`Request::Monitor`], as `--events json`
+    /// prints it.
+    Event {
+        /// The event.
+        event: serde_json::Value,
+    },
+    /// A log line streamed by [`Request::Monitor`].
+    Log(LogLine),
     /// Answer to the key requests: the keys installed once the request was served.
     Keys {
         /// Key ids, the primary first; empty if the agent runs without encryption.
@@ -139,5 +247,19 @@ mod tests {
         let json = serde_json::to_string(&req).unwrap();
         assert_eq!(json, r#"{"op":"install_key","key":"c2VjcmV0"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), req);
+    }
+
+    #[test]
+    fn a_token_travels_beside_the_request_and_may_be_absent() {
+        let with = Envelope {
+            token: Some(SecretString("t0ken".into())),
+            request: Request::Members,
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert_eq!(json, r#"{"token":"t0ken","op":"members"}"#);
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), with);
+        // What scripts sent before tokens existed still parses.
+        let old: Envelope = serde_json::from_str(r#"{"op":"status"}"#).unwrap();
+        assert_eq!((old.token, old.request), (None, Request::Status));
     }
 }

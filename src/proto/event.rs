@@ -31,7 +31,8 @@ pub enum Event {
     /// A member restarted under the same name: a new run replaced the old one at once.
     Restarted(Member),
     /// Another process claims the name of a live member from a different address, or claims
-    /// this node's own name. The claim was ignored.
+    /// this node's own name. The claim was ignored. When `claimant` is this node's own
+    /// address, this node is the one refused: an earlier run of its name is alive elsewhere.
     NameConflict {
         /// The contested name.
         name: String,

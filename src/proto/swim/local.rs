@@ -48,10 +48,17 @@ impl Swim {
         // peers still think alive, or another node): peers keep it until it is dead or
         // left, so this node is told, as the holder is told of this one.
         if a.run != self.me.run || a.addr != self.me.addr {
+            // An earlier run elsewhere is the holder peers keep, and this node the claimant;
+            // a later one is the claimant peers refuse.
+            let (existing, claimant) = if a.run < self.me.run {
+                (a.addr, self.me.addr)
+            } else {
+                (self.me.addr, a.addr)
+            };
             self.events.push_back(Event::NameConflict {
                 name: a.name,
-                existing: self.me.addr,
-                claimant: a.addr,
+                existing,
+                claimant,
             });
             return;
         }

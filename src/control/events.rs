@@ -1,0 +1,66 @@
+//! Events as JSON objects: what `swimring agent --events json` prints and `swimring monitor`
+//! streams, in one place.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::member_info;
+use crate::proto::Event;
+use crate::runtime::TaskChange;
+
+/// Unix time in seconds, the `ts` of every event.
+#[allow(clippy::disallowed_methods)] // events are stamped with wall-clock time for people
+pub(crate) fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One membership event: `ts`, `event` (its kind) and the member's fields; a name conflict
+/// carries both addresses instead.
+pub fn event_json(e: &Event) -> Value {
+    match e {
+        Event::NameConflict {
+            name,
+            existing,
+            claimant,
+        } => json!({
+            "ts": unix_now(), "event": e.kind(), "member": name,
+            "existing": existing.to_string(), "claimant": claimant.to_string(),
+        }),
+        _ => {
+            let m = e.member().map(member_info);
+            json!({
+                "ts": unix_now(),
+                "event": e.kind(),
+                "member": m.as_ref().map(|m| m.name.clone()),
+                "addr": m.as_ref().map(|m| m.addr.clone()),
+                "state": m.as_ref().map(|m| m.state.clone()),
+                "incarnation": m.as_ref().map(|m| m.incarnation),
+                "run": m.as_ref().map(|m| m.run),
+                "tags": m.map(|m| m.tags),
+            })
+        }
+    }
+}
+
+/// A task change as up to two events, `tasks_acquired` and `tasks_released` (none for an
+/// empty side), about the local member `local`.
+pub fn task_change_json(local: &str, c: &TaskChange) -> Vec<Value> {
+    let checksum = format!("{:016x}", c.ring_checksum);
+    [
+        ("tasks_acquired", &c.acquired),
+        ("tasks_released", &c.released),
+    ]
+    .into_iter()
+    .filter(|(_, tasks)| !tasks.is_empty())
+    .map(|(kind, tasks)| {
+        json!({
+            "ts": unix_now(), "event": kind, "member": local,
+            "tasks": tasks, "ring_checksum": checksum,
+        })
+    })
+    .collect()
+}
