@@ -272,20 +272,19 @@ async fn next_log(logs: &mut LogFeed) -> LogLine {
         match rx.recv().await {
             Ok(line) if LogTap::passes(&line, *threshold) => return line,
             Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                return LogLine {
-                    ts_ms: (unix_now() * 1000.0) as u64,
-                    level: "warn".into(),
-                    message: format!("monitor fell behind: {n} log lines missed"),
-                };
-            }
+            Err(broadcast::error::RecvError::Lagged(n)) => return lagged(n, "log lines"),
             Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         }
     }
 }
 
-fn lagged(n: u64) -> Response {
-    error(&format!("monitor fell behind: {n} events missed"))
+/// A warning line in the stream: the monitor read too slowly and missed `n` items.
+fn lagged(n: u64, what: &str) -> LogLine {
+    LogLine {
+        ts_ms: (unix_now() * 1000.0) as u64,
+        level: "warn".into(),
+        message: format!("monitor fell behind: {n} {what} missed"),
+    }
 }
 
 /// Forwards events, task changes and log lines to one monitor until it hangs up or the mesh
@@ -297,7 +296,7 @@ async fn monitor(tx: mpsc::Sender<Response>, feeds: (Events, TaskChanges, LogFee
             () = tx.closed() => return,
             e = events.recv() => match e {
                 Ok(e) => vec![Response::Event { event: event_json(&e) }],
-                Err(RecvError::Lagged(n)) => vec![lagged(n)],
+                Err(RecvError::Lagged(n)) => vec![Response::Log(lagged(n, "events"))],
                 Err(RecvError::Closed) => return,
             },
             c = tasks.recv() => match c {
@@ -305,7 +304,7 @@ async fn monitor(tx: mpsc::Sender<Response>, feeds: (Events, TaskChanges, LogFee
                     .into_iter()
                     .map(|event| Response::Event { event })
                     .collect(),
-                Err(RecvError::Lagged(n)) => vec![lagged(n)],
+                Err(RecvError::Lagged(n)) => vec![Response::Log(lagged(n, "task changes"))],
                 Err(RecvError::Closed) => return,
             },
             line = next_log(&mut logs) => vec![Response::Log(line)],

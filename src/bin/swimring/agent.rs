@@ -1,78 +1,20 @@
-//! `swimring agent`: one peer, its control endpoint, its events, and a graceful exit.
+//! `swimring agent`: one peer, its control and metrics endpoints, its events, a reload on
+//! SIGHUP and a graceful exit.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use serde_json::json;
-use swimring::control::{MeshHandler, member_info, serve};
-use swimring::{Event, Mesh, RecvError, TaskChange};
-use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
+use swimring::control::{
+    AgentFacts, Auth, Endpoint, Listener, MeshHandler, event_json, leave_logged, serve,
+    task_change_json,
+};
+use swimring::{Event, Events, Mesh, RecvError, TaskChanges};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::Notify;
 
-use crate::settings::{AgentArgs, EventFormat};
-
-/// Logs for people go to stderr, so stdout carries only JSON events when asked for.
-pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWIMRING_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
-#[allow(clippy::disallowed_methods)] // the CLI stamps events with wall-clock time
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn event_json(e: &Event) -> serde_json::Value {
-    match e {
-        Event::NameConflict {
-            name,
-            existing,
-            claimant,
-        } => json!({
-            "ts": unix_now(), "event": e.kind(), "member": name,
-            "existing": existing.to_string(), "claimant": claimant.to_string(),
-        }),
-        _ => {
-            let m = e.member().map(member_info);
-            json!({
-                "ts": unix_now(),
-                "event": e.kind(),
-                "member": m.as_ref().map(|m| m.name.clone()),
-                "addr": m.as_ref().map(|m| m.addr.clone()),
-                "state": m.as_ref().map(|m| m.state.clone()),
-                "incarnation": m.as_ref().map(|m| m.incarnation),
-                "run": m.as_ref().map(|m| m.run),
-                "tags": m.map(|m| m.tags),
-            })
-        }
-    }
-}
-
-fn tasks_json(local: &str, c: &TaskChange) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let checksum = format!("{:016x}", c.ring_checksum);
-    for (kind, tasks) in [
-        ("tasks_acquired", &c.acquired),
-        ("tasks_released", &c.released),
-    ] {
-        if !tasks.is_empty() {
-            out.push(json!({
-                "ts": unix_now(), "event": kind, "member": local,
-                "tasks": tasks, "ring_checksum": checksum,
-            }));
-        }
-    }
-    out
-}
+use crate::logging::{self, Logging};
+use crate::reload;
+use crate::settings::{AgentArgs, EventFormat, Settings};
 
 /// Prints one JSON line; a closed stdout (a pipe whose reader left) is not worth dying for.
 fn emit(v: &serde_json::Value) {
@@ -82,32 +24,47 @@ fn emit(v: &serde_json::Value) {
     let _ = out.flush();
 }
 
-/// A key file others can read hands them the mesh: say so (the agent still starts).
-fn warn_if_readable_by_others(path: &std::path::Path) {
+/// A secret file others can read hands them the mesh or the agent: say so (it still starts).
+pub fn warn_if_readable_by_others(path: &std::path::Path, what: &str) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
-        tracing::warn!(file = %path.display(), "the key file is readable by other users: chmod 600 it");
+        tracing::warn!(file = %path.display(), "the {what} file is readable by other users: chmod 600 it");
     }
 }
 
-pub async fn run(args: AgentArgs) -> Result<(), String> {
-    let s = args.resolve()?;
-    init_logging("swimring=info");
-    if let Some(path) = &s.key_file {
-        warn_if_readable_by_others(path);
+/// The signals the agent answers, installed before the mesh starts: a SIGTERM that arrives
+/// as soon as peers can see this agent must still mean a graceful leave, and a SIGHUP a
+/// reload, not the default instant death.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        let on = |k| signal(k).map_err(|e| format!("cannot install a signal handler: {e}"));
+        Ok(Signals {
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+            hup: on(SignalKind::hangup())?,
+        })
     }
-    // Before the mesh starts: a SIGTERM that arrives as soon as peers can see this agent
-    // must still mean a graceful leave, not the default instant death.
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let control = TcpListener::bind(s.control)
-        .await
-        .map_err(|e| format!("cannot bind the control endpoint {}: {e}", s.control))?;
-    if !s.control.ip().is_loopback() {
-        tracing::warn!(control = %s.control, "the control endpoint is reachable beyond this host and has no authentication");
-    }
+}
+
+/// Why the agent's loop ended.
+enum Outcome {
+    /// A signal asked for a graceful leave.
+    Leave,
+    /// The mesh stopped (a `leave` request already left).
+    Stopped,
+    /// This agent's name belongs to a live member elsewhere.
+    Conflict(String),
+}
+
+async fn start(s: &Settings) -> Result<(Mesh, Events, TaskChanges), String> {
     let mut builder = Mesh::builder()
         .bind(s.bind)
         .seeds(s.seeds.clone())
@@ -126,43 +83,113 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         builder = builder.advertise(a);
     }
     // Subscribed before anything happens: the first events are the joins.
-    let (mesh, mut events, mut tasks) = builder
-        .start_subscribed()
+    builder.start_subscribed().await.map_err(|e| e.to_string())
+}
+
+pub async fn run(args: AgentArgs) -> Result<(), String> {
+    let mut s = args.clone().resolve()?;
+    let logging = logging::init(s.log_level);
+    if let Some(path) = &s.key_file {
+        warn_if_readable_by_others(path, "key");
+    }
+    let mut signals = Signals::install()?;
+    let auth = s
+        .control_token
+        .as_deref()
+        .map_or_else(Auth::none, Auth::token);
+    let control = Listener::bind(&s.control, &auth)
         .await
         .map_err(|e| e.to_string())?;
-    let handler = Arc::new(MeshHandler::new(mesh.clone(), s.leave_timeout));
-    let stopped = handler.stopped();
-    let server = tokio::spawn(serve(control, handler));
-    tracing::info!(name = mesh.name(), gossip = %mesh.local_addr(), control = %s.control, tasks = s.tasks.len(), "agent running");
-    let json = s.events == EventFormat::Json;
-    let graceful = loop {
-        tokio::select! {
-            e = events.recv() => match e {
-                Ok(e) if json => emit(&event_json(&e)),
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "event output fell behind"),
-                Err(RecvError::Closed) => break false,
-            },
-            c = tasks.recv() => match c {
-                Ok(c) if json => tasks_json(mesh.name(), &c).iter().for_each(emit),
-                Ok(c) => tracing::info!(acquired = ?c.acquired, released = ?c.released, "tasks changed"),
-                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "task output fell behind"),
-                Err(RecvError::Closed) => break false,
-            },
-            _ = sigint.recv() => break true,
-            _ = sigterm.recv() => break true,
-            () = stopped.notified() => break false,
-        }
+    let metrics = match s.metrics {
+        Some(addr) => Some(crate::http::bind(addr).await?),
+        None => None,
     };
-    if graceful {
-        tracing::info!(timeout = ?s.leave_timeout, "leaving the mesh");
-        match mesh.leave(s.leave_timeout).await {
-            Ok(true) => tracing::info!("left"),
-            Ok(false) => tracing::warn!("leave timed out before every peer was told"),
-            Err(e) => tracing::warn!(error = %e, "leave failed"),
-        }
+    let (mesh, events, tasks) = start(&s).await?;
+    let facts = AgentFacts {
+        profile: format!("{:?}", s.preset).to_lowercase(),
+        control: s.control.to_string(),
+        metrics: s.metrics.map(|a| a.to_string()),
+        started: Instant::now(),
+    };
+    let handler = MeshHandler::new(mesh.clone(), s.leave_timeout)
+        .with_facts(facts)
+        .with_logs(Arc::clone(&logging.tap));
+    let stopped = handler.stopped();
+    let server = tokio::spawn(serve(control, Arc::new(handler), auth));
+    let http =
+        metrics.map(|l| tokio::spawn(crate::http::serve(l, mesh.clone(), s.seeds.is_empty())));
+    tracing::info!(name = mesh.name(), gossip = %mesh.local_addr(), control = %s.control,
+        metrics = ?s.metrics, tasks = s.tasks.len(), "agent running");
+    let feeds = (events, tasks, stopped);
+    let outcome = watch(&mesh, feeds, &mut signals, (&args, &mut s, &logging)).await;
+    if let Outcome::Leave = outcome {
+        let _ = leave_logged(&mesh, s.leave_timeout).await;
     }
     server.abort();
+    if let Some(h) = http {
+        h.abort();
+    }
+    if let Endpoint::Unix(path) = &s.control {
+        let _ = std::fs::remove_file(path);
+    }
     mesh.shutdown().await;
-    Ok(())
+    match outcome {
+        Outcome::Conflict(message) => Err(message),
+        Outcome::Leave | Outcome::Stopped => Ok(()),
+    }
+}
+
+/// The refusal a newcomer gets when its name is a live member's elsewhere.
+fn conflict(mesh: &Mesh, e: &Event) -> Option<String> {
+    let Event::NameConflict {
+        name,
+        existing,
+        claimant,
+    } = e
+    else {
+        return None;
+    };
+    (name == mesh.name() && *claimant == mesh.advertise_addr()).then(|| {
+        format!(
+            "the name {name:?} belongs to a live member at {existing}: choose another --name (if that member is an earlier run of this agent on another address, start again once peers have declared it dead)"
+        )
+    })
+}
+
+/// Prints events and task changes, answers signals, until the agent should stop.
+async fn watch(
+    mesh: &Mesh,
+    feeds: (Events, TaskChanges, Arc<Notify>),
+    signals: &mut Signals,
+    config: (&AgentArgs, &mut Settings, &Logging),
+) -> Outcome {
+    let (mut events, mut tasks, stopped) = feeds;
+    let (args, settings, logging) = config;
+    loop {
+        let json = settings.events == EventFormat::Json;
+        tokio::select! {
+            e = events.recv() => match e {
+                Ok(e) => {
+                    if let Some(message) = conflict(mesh, &e) {
+                        return Outcome::Conflict(message);
+                    }
+                    if json {
+                        emit(&event_json(&e));
+                    }
+                }
+                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "event output fell behind"),
+                Err(RecvError::Closed) => return Outcome::Stopped,
+            },
+            c = tasks.recv() => match c {
+                Ok(c) if json => task_change_json(mesh.name(), &c).iter().for_each(emit),
+                Ok(c) => tracing::info!(acquired = ?c.acquired, released = ?c.released, "tasks changed"),
+                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "task output fell behind"),
+                Err(RecvError::Closed) => return Outcome::Stopped,
+            },
+            _ = signals.int.recv() => return Outcome::Leave,
+            _ = signals.term.recv() => return Outcome::Leave,
+            _ = signals.hup.recv() => reload::on_hangup(args, settings, mesh, logging).await,
+            () = stopped.notified() => return Outcome::Stopped,
+        }
+    }
 }

@@ -10,8 +10,9 @@ use swimring::proto::suspicion_min_timeout;
 use swimring::{Event, Mesh, Preset, State};
 use tokio::time::Instant;
 
-use crate::agent::init_logging;
 use crate::inspect::members_table;
+use crate::logging;
+use crate::settings::LogLevel;
 
 /// `swimring demo` flags.
 #[derive(Args)]
@@ -59,7 +60,7 @@ fn settled(nodes: &[Mesh], tasks: usize) -> bool {
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    init_logging("warn");
+    let _logging = logging::init(LogLevel::Warn);
     let n = usize::from(args.nodes);
     let keys: Vec<String> = (0..args.tasks).map(|i| format!("task-{i:02}")).collect();
     let start = Instant::now();

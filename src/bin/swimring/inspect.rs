@@ -1,12 +1,13 @@
 //! The subcommands that ask a running agent over its control endpoint.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
-use swimring::control::{self, MemberInfo, Request, Response};
+use clap::{Args, ValueEnum};
+use swimring::control::{Client, Endpoint, MemberInfo, Request, Response};
 
-use crate::DEFAULT_CONTROL;
+use crate::settings::parse_tag;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Leaving waits for the agent's own leave timeout first.
@@ -15,19 +16,73 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Which agent to ask, and how to print the answer.
 #[derive(Args)]
 pub struct Target {
-    /// The agent's control endpoint.
-    #[arg(long, env = "SWIMRING_CONTROL", default_value = DEFAULT_CONTROL)]
-    control: String,
+    /// The agent's control endpoint: unix:PATH or HOST:PORT [default: the agent's default
+    /// Unix socket].
+    #[arg(long, env = "SWIMRING_CONTROL")]
+    control: Option<Endpoint>,
+    /// A file holding the control token, for an agent whose TCP endpoint needs one.
+    #[arg(long, env = "SWIMRING_CONTROL_TOKEN_FILE")]
+    control_token_file: Option<PathBuf>,
     /// Print the answer as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
+impl Target {
+    /// A client of the agent, with its token if a token file was given.
+    pub fn client(&self) -> Result<Client, String> {
+        let token = match &self.control_token_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read control token file {}: {e}", p.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let endpoint = self
+            .control
+            .clone()
+            .unwrap_or_else(Endpoint::default_socket);
+        Ok(Client::new(endpoint, token))
+    }
+}
+
+/// A member state, as `--status` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    /// Answering probes.
+    Alive,
+    /// Suspected.
+    Suspect,
+    /// Declared dead.
+    Dead,
+    /// Left on purpose.
+    Left,
+}
+
 /// `swimring members`.
 #[derive(Args)]
 pub struct MembersArgs {
+    /// Only members in this state (repeatable: any of them).
+    #[arg(long = "status")]
+    status: Vec<StatusFilter>,
+    /// Only members carrying this tag KEY=VALUE (repeatable: all of them).
+    #[arg(long = "tag", value_parser = parse_tag)]
+    tag: Vec<(String, String)>,
     #[command(flatten)]
     target: Target,
+}
+
+impl MembersArgs {
+    fn keeps(&self, m: &MemberInfo) -> bool {
+        let state_ok = self.status.is_empty()
+            || self.status.iter().any(|s| {
+                s.to_possible_value()
+                    .is_some_and(|v| v.get_name() == m.state)
+            });
+        state_ok && self.tag.iter().all(|(k, v)| m.tags.get(k) == Some(v))
+    }
 }
 
 /// `swimring owner`.
@@ -48,7 +103,7 @@ pub async fn ask(t: &Target, req: Request) -> Result<Response, String> {
 }
 
 async fn ask_within(t: &Target, req: Request, timeout: Duration) -> Result<Response, String> {
-    match control::call(&t.control, &req, timeout).await {
+    match t.client()?.call(&req, timeout).await {
         Ok(Response::Error { message }) => Err(format!("the agent refused: {message}")),
         Ok(resp) => Ok(resp),
         Err(e) => Err(e.to_string()),
@@ -107,13 +162,14 @@ pub fn members_table(members: &[MemberInfo]) -> String {
 
 pub async fn members(args: MembersArgs) -> Result<(), String> {
     let resp = ask(&args.target, Request::Members).await?;
-    if args.target.json {
-        return print_json(&resp);
-    }
-    let Response::Members { members } = &resp else {
+    let Response::Members { mut members } = resp else {
         return Err(unexpected(&resp));
     };
-    print!("{}", members_table(members));
+    members.retain(|m| args.keeps(m));
+    if args.target.json {
+        return print_json(&Response::Members { members });
+    }
+    print!("{}", members_table(&members));
     Ok(())
 }
 
@@ -184,8 +240,14 @@ pub async fn leave(t: Target) -> Result<(), String> {
         return print_json(&resp);
     }
     match resp {
-        Response::Left => {
-            println!("left");
+        Response::Left { disseminated: true } => {
+            println!("left: every peer the protocol means to tell was told");
+            Ok(())
+        }
+        Response::Left {
+            disseminated: false,
+        } => {
+            println!("left, but the leave timed out before every peer was told");
             Ok(())
         }
         other => Err(unexpected(&other)),

@@ -5,16 +5,19 @@
 
 mod agent;
 mod demo;
+mod generate;
+mod http;
 mod inspect;
 mod keys;
+mod logging;
+mod ops;
+mod reload;
 mod settings;
+mod validate;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Default control endpoint, on loopback (serf's RPC port).
-pub const DEFAULT_CONTROL: &str = "127.0.0.1:7373";
 
 #[derive(Parser)]
 #[command(
@@ -31,16 +34,28 @@ struct Cli {
 enum Command {
     /// Run a peer: join the mesh through seeds and serve the control endpoint.
     Agent(Box<settings::AgentArgs>),
+    /// Check an agent's settings (the same flags, environment and --config) and exit.
+    Validate(Box<settings::AgentArgs>),
     /// Start a local mesh in this process, kill a node, and show detection and reassignment.
     Demo(demo::DemoArgs),
-    /// List the members a running agent knows.
+    /// List the members a running agent knows (optionally filtered).
     Members(inspect::MembersArgs),
     /// Show who owns a task key (and its failover order).
     Owner(inspect::OwnerArgs),
     /// Show an agent's own state, health, ring checksum and counters.
     Status(inspect::Target),
+    /// Show an agent's version, protocol version, uptime, profile, keys and addresses.
+    Info(inspect::Target),
     /// List the tasks an agent owns now.
     Tasks(inspect::Target),
+    /// Stream a running agent's events (and, with --logs, its log lines) until stopped.
+    Monitor(ops::MonitorArgs),
+    /// Ask a running agent to join through more seeds.
+    Join(ops::JoinArgs),
+    /// Mark a failed member left on every agent (serf's force-leave), or forget it.
+    ForceLeave(ops::ForceLeaveArgs),
+    /// Set or delete a running agent's tags.
+    Tags(ops::TagsArgs),
     /// Ask an agent to leave the mesh gracefully and stop.
     Leave(inspect::Target),
     /// List, install, use or remove a running agent's cluster keys (rotation without
@@ -48,16 +63,27 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Print a new random cluster key (base64), for a key file or SWIMRING_KEY.
     Keygen,
+    /// Print shell completions or the man page.
+    Generate(generate::GenerateArgs),
+}
+
+/// clap's error as one line: what was wrong, and the valid values if it lists them.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_owned()
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            // One line, not clap's usage block: the first line says what was wrong.
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("swimring: {}", first.trim_start_matches("error: "));
+            eprintln!("swimring: {}", one_line(&e.render().to_string()));
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -75,14 +101,21 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Agent(args) => agent::run(*args).await,
+            Command::Validate(args) => validate::validate(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Members(args) => inspect::members(args).await,
             Command::Owner(args) => inspect::owner(args).await,
             Command::Status(t) => inspect::status(t).await,
+            Command::Info(t) => ops::info(t).await,
             Command::Tasks(t) => inspect::tasks(t).await,
+            Command::Monitor(args) => ops::monitor(args).await,
+            Command::Join(args) => ops::join(args).await,
+            Command::ForceLeave(args) => ops::force_leave(args).await,
+            Command::Tags(args) => ops::tags(args).await,
             Command::Leave(t) => inspect::leave(t).await,
             Command::Keys(args) => keys::keys(args).await,
             Command::Keygen => keys::keygen(),
+            Command::Generate(args) => generate::generate(args),
         }
     });
     match result {

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use swimring::control::Endpoint;
 use swimring::proto::Timings;
 use swimring::ring::{BoundedLoad, LoadPolicy};
 use swimring::wire::Key;
 use swimring::{PlacementConfig, Preset};
 
-use crate::DEFAULT_CONTROL;
 use crate::keys::{parse_key_env, read_key_file};
 
 /// How events are printed on stdout.
@@ -48,7 +48,7 @@ impl From<Profile> for Preset {
     }
 }
 
-fn parse_tag(s: &str) -> Result<(String, String), String> {
+pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
@@ -56,7 +56,7 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 }
 
 /// `swimring agent` flags. Each also reads an environment variable; lists take commas there.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, Clone)]
 pub struct AgentArgs {
     /// Unique member name [default: host name plus a random suffix].
     #[arg(long, env = "SWIMRING_NAME")]
@@ -79,9 +79,23 @@ pub struct AgentArgs {
     /// Cluster label: meshes with different labels never merge [default: none].
     #[arg(long, env = "SWIMRING_CLUSTER")]
     cluster: Option<String>,
-    /// Control endpoint the other subcommands talk to [default: 127.0.0.1:7373].
+    /// Control endpoint the other subcommands talk to: unix:PATH, or HOST:PORT for TCP
+    /// (beyond loopback only with --control-token-file) [default: a Unix socket,
+    /// $XDG_RUNTIME_DIR/swimring.sock, /run/swimring.sock for root, else
+    /// /tmp/swimring-UID.sock].
     #[arg(long, env = "SWIMRING_CONTROL")]
-    control: Option<SocketAddr>,
+    control: Option<Endpoint>,
+    /// A file holding the token TCP control requests must carry (needed beyond loopback).
+    #[arg(long, env = "SWIMRING_CONTROL_TOKEN_FILE")]
+    control_token_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://IP:PORT/metrics and a health check at /health
+    /// [default: not served].
+    #[arg(long, env = "SWIMRING_METRICS")]
+    metrics: Option<SocketAddr>,
+    /// Log level: error, warn, info, debug or trace (SWIMRING_LOG, a full filter, wins)
+    /// [default: info].
+    #[arg(long, env = "SWIMRING_LOG_LEVEL")]
+    log_level: Option<LogLevel>,
     /// A task key this mesh places on its members, repeatable.
     #[arg(long = "task", env = "SWIMRING_TASKS", value_delimiter = ',')]
     tasks: Vec<String>,
@@ -134,7 +148,10 @@ struct FileSettings {
     meta: Option<BTreeMap<String, String>>,
     profile: Option<Profile>,
     cluster: Option<String>,
-    control: Option<SocketAddr>,
+    control: Option<String>,
+    control_token_file: Option<PathBuf>,
+    metrics: Option<SocketAddr>,
+    log_level: Option<LogLevel>,
     tasks: Option<Vec<String>>,
     tasks_file: Option<PathBuf>,
     owner_tag: Option<String>,
@@ -158,7 +175,11 @@ pub struct Settings {
     pub tags: BTreeMap<String, String>,
     pub preset: Preset,
     pub cluster: String,
-    pub control: SocketAddr,
+    pub control: Endpoint,
+    /// The control token, read from its file.
+    pub control_token: Option<String>,
+    pub metrics: Option<SocketAddr>,
+    pub log_level: LogLevel,
     pub tasks: Vec<String>,
     pub placement: PlacementConfig,
     pub events: EventFormat,
@@ -169,6 +190,49 @@ pub struct Settings {
     pub key_file: Option<PathBuf>,
     pub insecure_plaintext: bool,
     pub protocol: Timings,
+}
+
+/// Log levels, as flags spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// What an operator follows: joins, deaths, leaves, task moves.
+    Info,
+    /// Every membership change and refused packet.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's name, as `tracing` filters spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// The control token: the file's content, trimmed; at least 16 characters.
+fn read_token_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read control token file {}: {e}", path.display()))?;
+    let token = text.trim();
+    if token.len() < 16 {
+        return Err(format!(
+            "control token file {} must hold a token of at least 16 characters",
+            path.display()
+        ));
+    }
+    Ok(token.to_owned())
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -244,6 +308,16 @@ impl AgentArgs {
             (None, Some(env)) => parse_key_env(&env)?,
             (None, None) => Vec::new(),
         };
+        let control = match (self.control, file.control) {
+            (Some(c), _) => c,
+            (None, Some(text)) => text.parse().map_err(|e| format!("control: {e}"))?,
+            (None, None) => Endpoint::default_socket(),
+        };
+        let control_token = self
+            .control_token_file
+            .or(file.control_token_file)
+            .map(|p| read_token_file(&p))
+            .transpose()?;
         Ok(Settings {
             keys,
             key_file,
@@ -259,10 +333,10 @@ impl AgentArgs {
             tags,
             preset: self.profile.or(file.profile).unwrap_or(Profile::Lan).into(),
             cluster: self.cluster.or(file.cluster).unwrap_or_default(),
-            control: self
-                .control
-                .or(file.control)
-                .unwrap_or_else(|| DEFAULT_CONTROL.parse().expect("valid literal")),
+            control,
+            control_token,
+            metrics: self.metrics.or(file.metrics),
+            log_level: self.log_level.or(file.log_level).unwrap_or(LogLevel::Info),
             tasks,
             placement,
             events: self.events.or(file.events).unwrap_or(EventFormat::Human),
@@ -300,7 +374,7 @@ mod tests {
         assert_eq!(s.seeds, ["s:1"]);
         assert_eq!(s.preset, Preset::Local);
         assert_eq!(s.tags["role"], "worker");
-        assert_eq!(s.control, DEFAULT_CONTROL.parse().unwrap());
+        assert_eq!(s.control, Endpoint::default_socket());
         assert_eq!(s.bind, "0.0.0.0:7946".parse().unwrap());
     }
 
