@@ -34,10 +34,20 @@
 //! # The run-loop contract
 //!
 //! Both drivers of [`proto::Swim`] — [`runtime`] over sockets, and the simulator in
-//! `simulations/` on virtual time — run the same loop: feed one input (`handle_datagram`,
-//! `handle_stream`, `handle_timeout`, or an operation such as `join`), then drain
-//! `poll_transmit` and `poll_event`, and sleep until `poll_timeout`. No protocol rule is
-//! written twice.
+//! `simulations/` on virtual time — run the same loop, and no protocol rule is written twice:
+//!
+//! 1. Feed one input: `handle_datagram`, `handle_stream` (write back the reply it returns),
+//!    `handle_timeout`, or an operation (`join`, `set_meta`, `leave`). Time never goes
+//!    backwards: each call's `now` is at least the previous one's.
+//! 2. Drain `poll_transmit` until `None` (send each datagram, or make each stream exchange
+//!    and hand its reply to `handle_stream`), then `poll_event` until `None`. Only inputs
+//!    queue either; polling changes nothing else.
+//! 3. Sleep until `poll_timeout` (or the next input), then call `handle_timeout` with the
+//!    current time. After `handle_timeout(now)`, `poll_timeout()` is later than `now`.
+//!
+//! Operations the protocol forbids are refused by the core with a
+//! [`proto::ProtoError`] and change nothing (a node that left cannot join or change its
+//! metadata; metadata is bounded by `max_meta`).
 
 pub mod control;
 pub mod error;
