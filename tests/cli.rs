@@ -2,24 +2,13 @@
 //! them, JSON that parses, and each error path exiting non-zero with one clear line.
 #![allow(clippy::disallowed_methods)] // waits are bounded by wall-clock deadlines
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_swimring");
-
-/// Agents started by a test; killed when it ends, however it ends.
-struct Agents(Vec<Child>);
-
-impl Drop for Agents {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+mod cli_util;
+use cli_util::{Agents, BIN, json, one_line_error, run, states, wait_for};
 
 fn agent(ip: &str, seed: Option<&str>, extra: &[&str]) -> Child {
     let mut cmd = Command::new(BIN);
@@ -38,48 +27,9 @@ fn agent(ip: &str, seed: Option<&str>, extra: &[&str]) -> Child {
     cmd.spawn().expect("the binary runs")
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("SWIMRING_CONTROL")
-        .output()
-        .expect("the binary runs")
-}
 
-fn json(args: &[&str]) -> Option<Value> {
-    let out = run(args);
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).expect("--json prints one JSON object"))
-}
 
-/// Polls `cond` until it holds or `limit` passes.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
-fn states(control: &str) -> Vec<(String, String)> {
-    json(&["members", "--json", "--control", control])
-        .map(|v| {
-            v["members"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    let name = m["name"].as_str().unwrap().to_owned();
-                    (name, m["state"].as_str().unwrap().to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
@@ -274,14 +224,6 @@ fn json_events_are_one_object_per_line() {
     });
 }
 
-fn one_line_error(args: &[&str], expect: &str) {
-    let out = run(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "one line for {args:?}: {err}");
-    assert!(err.contains(expect), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
 
 #[test]
 fn errors_are_one_line_and_non_zero() {

@@ -61,7 +61,7 @@ impl LogTap {
     /// Lines at `level` and above from now on (lines below it are filtered by the reader).
     pub(crate) fn subscribe(&self, level: Level) -> (broadcast::Receiver<LogLine>, u8) {
         let rx = self.tx.subscribe();
-        if rx.len() == 0 && self.tx.receiver_count() == 1 {
+        if self.tx.receiver_count() == 1 {
             self.most_verbose.store(0, Ordering::Relaxed); // nobody else watches
         }
         self.most_verbose.fetch_max(rank(level), Ordering::Relaxed);

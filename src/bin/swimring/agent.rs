@@ -86,6 +86,7 @@ async fn start(s: &Settings) -> Result<(Mesh, Events, TaskChanges), String> {
     builder.start_subscribed().await.map_err(|e| e.to_string())
 }
 
+#[allow(clippy::disallowed_methods)] // the agent's uptime starts from a real instant
 pub async fn run(args: AgentArgs) -> Result<(), String> {
     let mut s = args.clone().resolve()?;
     let logging = logging::init(s.log_level);
