@@ -27,10 +27,6 @@ fn agent(ip: &str, seed: Option<&str>, extra: &[&str]) -> Child {
     cmd.spawn().expect("the binary runs")
 }
 
-
-
-
-
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
 
@@ -223,7 +219,6 @@ fn json_events_are_one_object_per_line() {
             .any(|(n, s)| n == "agent-127.79.1.2" && s == "left")
     });
 }
-
 
 #[test]
 fn errors_are_one_line_and_non_zero() {
