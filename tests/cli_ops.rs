@@ -335,7 +335,7 @@ fn bad_input_to_commands_is_one_line_and_changes_nothing() {
         "possible values",
     );
     one_line_error(
-        &["join", "no-such-host.invalid:7946", "--control", ctl],
+        &["join", "127.0.0.1:noport", "--control", ctl],
         "cannot resolve seed",
     );
     one_line_error(
@@ -632,4 +632,22 @@ fn completions_and_the_man_page_come_from_the_flags() {
         &man[..200.min(man.len())]
     );
     one_line_error(&["generate", "completions", "tcsh"], "invalid value 'tcsh'");
+}
+
+#[test]
+fn seed_retries_are_logged_with_their_backoff_and_a_bad_seed_is_reported() {
+    // A seed that never resolves (its port is not a number: no lookup leaves this host) and
+    // one that nobody answers at.
+    let (a, log) = agent(
+        "127.80.9.1",
+        "s-a",
+        &["--seed", "127.0.0.1:noport", "--seed", "127.80.9.2:7946"],
+    );
+    let _agents = Agents(vec![a]);
+    wait_for("a retry is logged at INFO with its backoff", BOUND, || {
+        log.has("retrying the seeds") && log.has("next_retry_in")
+    });
+    wait_for("the bad seed is reported, not dropped", BOUND, || {
+        log.has("a seed does not resolve; still retrying it") && log.has("127.0.0.1:noport")
+    });
 }

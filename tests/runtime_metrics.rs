@@ -17,7 +17,11 @@ async fn the_mesh_metrics_sit_beside_the_applications_own() {
     let limit = bound(&Preset::Local.config(), 2);
     let mut registry = Registry::default();
     let mine: Counter = Counter::default();
-    registry.register("app_requests", "The application's own counter.", mine.clone());
+    registry.register(
+        "app_requests",
+        "The application's own counter.",
+        mine.clone(),
+    );
     mine.inc();
     swimring::metrics::register(&mut registry, &b);
     let scrape = || {
@@ -48,7 +52,11 @@ async fn the_mesh_metrics_sit_beside_the_applications_own() {
     for c in b.stats().counters() {
         let name = format!("swimring_{}_total", c.name);
         assert!(gauge(&s, &name, None).is_some(), "{name}");
-        assert_eq!(s.docs.get(&name).map(String::as_str), Some(c.help), "{name}");
+        assert_eq!(
+            s.docs.get(&name).map(String::as_str),
+            Some(c.help),
+            "{name}"
+        );
     }
     assert_eq!(gauge(&s, "swimring_members", Some("dead")), Some(0.0));
     // Forcing out a live or unknown member is refused and changes nothing.
@@ -70,8 +78,16 @@ async fn the_mesh_metrics_sit_beside_the_applications_own() {
 #[tokio::test]
 async fn a_seed_with_another_key_does_not_count_as_joined() {
     let (k1, k2) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
-    let a = builder("a", lo(90, 11), &[]).keys([k1]).start().await.unwrap();
-    let b = builder("b", lo(90, 12), &[]).keys([k2]).start().await.unwrap();
+    let a = builder("a", lo(90, 11), &[])
+        .keys([k1])
+        .start()
+        .await
+        .unwrap();
+    let b = builder("b", lo(90, 12), &[])
+        .keys([k2])
+        .start()
+        .await
+        .unwrap();
     assert_eq!(b.join([a.local_addr().to_string()]).await.unwrap(), 0);
     assert_eq!(b.live_count(), 1);
     a.shutdown().await;

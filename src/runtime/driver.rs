@@ -727,6 +727,19 @@ fn log_event(event: &Event) {
     }
 }
 
+/// Says which seeds do not resolve, at most once per [`WARN_EVERY`]: a seed whose name is
+/// wrong is retried with the others, never dropped, and never floods the log.
+fn report_unresolved(limit: &RateLimit, unresolved: &[Error]) {
+    if unresolved.is_empty() {
+        return;
+    }
+    if let Some(held) = limit.allow() {
+        for e in unresolved {
+            tracing::warn!(error = %e, reports_held = held, "a seed does not resolve; still retrying it");
+        }
+    }
+}
+
 /// Retries the seeds until this node has a live peer, re-resolving every time, with
 /// exponential backoff from `first` to `max`. Holds only a weak sender, so it never keeps
 /// the loop alive; the loop aborts it on exit.
@@ -738,6 +751,7 @@ pub(crate) async fn retry_seeds(
     max: Duration,
 ) {
     let mut wait = first;
+    let unresolvable = RateLimit::new(WARN_EVERY);
     loop {
         tokio::time::sleep(wait).await;
         wait = wait.saturating_mul(2).min(max);
@@ -749,7 +763,9 @@ pub(crate) async fn retry_seeds(
             tracing::info!("has a live peer; seed retries stop");
             return;
         }
-        let (addrs, _unresolved) = resolve(&seeds).await;
+        tracing::info!(seeds = ?seeds, next_retry_in = ?wait, "retrying the seeds");
+        let (addrs, unresolved) = resolve(&seeds).await;
+        report_unresolved(&unresolvable, &unresolved);
         if addrs.is_empty() {
             continue;
         }
@@ -761,7 +777,7 @@ pub(crate) async fn retry_seeds(
         drop(tx);
         match rx.await {
             Ok(Ok(n)) if n > 0 => tracing::info!(answered = n, "reached the seeds"),
-            Ok(Ok(_)) => tracing::debug!(retry_in = ?wait, "no seed answered"),
+            Ok(Ok(_)) => tracing::info!(retry_in = ?wait, "no seed answered"),
             Ok(Err(_)) | Err(_) => return,
         }
     }
