@@ -144,8 +144,9 @@ class Agent:
         self.log.write(f"--- started {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
         if system == "swimring":
             # serf runs unencrypted by default, so swimring does too: like for like on the wire.
+            # TCP control on each namespace's own loopback (a Unix socket path would be shared).
             cmd = [bin_, "agent", "--name", self.name, "--bind", addr, "--profile", "lan",
-                   "--events", "json", "--insecure-plaintext"]
+                   "--events", "json", "--insecure-plaintext", "--control", "127.0.0.1:7373"]
             for s in seeds:
                 cmd += ["--seed", s]
             stderr = self.log
@@ -216,7 +217,8 @@ def wait(what, bound, cond, poll=0.2):
 
 
 def ready(system, bin_, ns):
-    args = ["members", "--json"] if system == "swimring" else ["members", "-format", "json"]
+    args = (["members", "--json", "--control", "127.0.0.1:7373"] if system == "swimring"
+            else ["members", "-format", "json"])
     r = subprocess.run(["ip", "netns", "exec", ns, bin_] + args, capture_output=True, text=True, timeout=10)
     return r.returncode == 0
 

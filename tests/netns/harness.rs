@@ -34,6 +34,9 @@ pub const PORT: u16 = 7946;
 /// How often conditions are polled.
 pub const POLL: Duration = Duration::from_millis(150);
 /// Longest a single CLI query may take before it counts as failed (and is killed).
+/// The control endpoint of every swimring agent, on its own namespace's loopback.
+const NETNS_CONTROL: &str = "127.0.0.1:7373";
+
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// nft table holding the injected faults in a host's namespace.
 const FAULT_TABLE: &str = "swrtfault";
@@ -566,6 +569,10 @@ impl Cluster {
                 // Every agent shares one key: gossip between hosts is sealed, as in a real
                 // deployment (plaintext is refused off loopback).
                 let key = self.key_file(bin);
+                // Each namespace has its own loopback, but all share one file system: TCP
+                // on loopback keeps one control endpoint per host (the default Unix socket
+                // would be one path for all).
+                cmd.env("SWIMRING_CONTROL", NETNS_CONTROL);
                 cmd.arg(bin).args([
                     "agent",
                     "--name",
@@ -665,7 +672,7 @@ impl Cluster {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &h.ns]);
         match &self.agent {
-            Agent::Swimring { bin, .. } => cmd.arg(bin),
+            Agent::Swimring { bin, .. } => cmd.env("SWIMRING_CONTROL", NETNS_CONTROL).arg(bin),
             Agent::Serf { bin } => cmd.arg(bin),
         };
         cmd.args(args);

@@ -235,6 +235,21 @@ fn read_token_file(path: &Path) -> Result<String, String> {
     Ok(token.to_owned())
 }
 
+/// The control endpoint (from the flag, else the file, else the default socket) and its
+/// token, read from its file.
+fn control_settings(
+    (flag, file): (Option<Endpoint>, Option<String>),
+    token_file: Option<PathBuf>,
+) -> Result<(Endpoint, Option<String>), String> {
+    let control = match (flag, file) {
+        (Some(c), _) => c,
+        (None, Some(text)) => text.parse().map_err(|e| format!("control: {e}"))?,
+        (None, None) => Endpoint::default_socket(),
+    };
+    let token = token_file.map(|p| read_token_file(&p)).transpose()?;
+    Ok((control, token))
+}
+
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
@@ -308,16 +323,10 @@ impl AgentArgs {
             (None, Some(env)) => parse_key_env(&env)?,
             (None, None) => Vec::new(),
         };
-        let control = match (self.control, file.control) {
-            (Some(c), _) => c,
-            (None, Some(text)) => text.parse().map_err(|e| format!("control: {e}"))?,
-            (None, None) => Endpoint::default_socket(),
-        };
-        let control_token = self
-            .control_token_file
-            .or(file.control_token_file)
-            .map(|p| read_token_file(&p))
-            .transpose()?;
+        let (control, control_token) = control_settings(
+            (self.control, file.control),
+            self.control_token_file.or(file.control_token_file),
+        )?;
         Ok(Settings {
             keys,
             key_file,
