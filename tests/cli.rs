@@ -84,6 +84,14 @@ fn three_agents_answer_every_subcommand() {
     let list = owners[0]["owners"].as_array().unwrap();
     assert_eq!(list.len(), 3);
     assert!(list[0] != list[1] && list[1] != list[2] && list[0] != list[2]);
+    assert_eq!(owners[0]["task"], true, "alpha is a registered task");
+    // A key that is no task still gets its would-be owner, with a note saying so.
+    let out = run(&["owner", "not-a-task", "--control", &controls[0]]);
+    assert!(out.status.success());
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.contains("not a registered task"), "{note}");
+    let other = json(&["owner", "not-a-task", "--json", "--control", &controls[0]]).unwrap();
+    assert_eq!(other["task"], false);
 
     // status: members by state, and the agents probe.
     let status = json(&["status", "--json", "--control", &controls[0]]).unwrap();

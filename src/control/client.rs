@@ -141,6 +141,7 @@ mod tests {
                 Request::Owner { key, replicas } => Response::Owner {
                     key,
                     owners: vec!["n".into(); replicas],
+                    task: false,
                 },
                 _ => Response::Left { disseminated: true },
             }
@@ -162,7 +163,8 @@ mod tests {
             resp,
             Response::Owner {
                 key: "k".into(),
-                owners: vec!["n".into(), "n".into()]
+                owners: vec!["n".into(), "n".into()],
+                task: false,
             }
         );
         // Garbage gets an error answer, not a dropped connection or a crash.

@@ -182,9 +182,15 @@ impl Handler for MeshHandler {
             Request::Members => Response::Members {
                 members: self.mesh.members().iter().map(member_info).collect(),
             },
-            Request::Owner { key, replicas } => Response::Owner {
-                owners: self.mesh.owners(&key, replicas.clamp(1, MAX_REPLICAS)),
-                key,
+            Request::Owner { key, replicas } => match self.mesh.is_task(key.as_str()).await {
+                Ok(task) => Response::Owner {
+                    owners: self.mesh.owners(&key, replicas.clamp(1, MAX_REPLICAS)),
+                    key,
+                    task,
+                },
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
             },
             Request::Status => Response::Status(Box::new(status(&self.mesh))),
             Request::Tasks => Response::Tasks {

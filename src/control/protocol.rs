@@ -182,6 +182,10 @@ pub enum Response {
         key: String,
         /// Owners in ring order: the first owns the key, the rest are its failover order.
         owners: Vec<String>,
+        /// Whether the key is a registered task of the agent asked; any other key is only
+        /// where it would be placed. Absent in answers from older agents.
+        #[serde(default)]
+        task: bool,
     },
     /// Answer to [`Request::Status`].
     Status(Box<StatusInfo>),

@@ -67,6 +67,10 @@ pub(crate) enum Command {
         keys: Vec<String>,
         done: oneshot::Sender<()>,
     },
+    IsTask {
+        key: String,
+        answer: oneshot::Sender<bool>,
+    },
     ForceLeave {
         name: String,
         prune: bool,
@@ -374,6 +378,9 @@ impl Driver {
                 let change = self.placer.remove(&keys);
                 self.publish_tasks(change);
                 let _ = done.send(());
+            }
+            Command::IsTask { key, answer } => {
+                let _ = answer.send(self.placer.table().contains(key.as_str()));
             }
             Command::ForceLeave { name, prune, done } => {
                 let r = self.swim.force_leave(now(), &name, prune);

@@ -634,6 +634,16 @@ impl Mesh {
         rx.await.map_err(|_| Error::Shutdown)
     }
 
+    /// Whether `key` is a registered task of this node ([`MeshBuilder::tasks`],
+    /// [`Mesh::add_tasks`]). [`Mesh::owner`] answers for any key; this tells a task from a
+    /// key that merely hashes somewhere.
+    pub async fn is_task(&self, key: impl Into<String>) -> Result<bool, Error> {
+        let (answer, rx) = oneshot::channel();
+        let key = key.into();
+        self.send(Command::IsTask { key, answer }).await?;
+        rx.await.map_err(|_| Error::Shutdown)
+    }
+
     /// Joins through more seeds (`host:port`; names are looked up now). Returns how many of
     /// the resolved seed addresses answered the full-state exchange.
     ///

@@ -182,13 +182,18 @@ pub async fn owner(args: OwnerArgs) -> Result<(), String> {
     if args.target.json {
         return print_json(&resp);
     }
-    let Response::Owner { key, owners } = &resp else {
+    let Response::Owner { key, owners, task } = &resp else {
         return Err(unexpected(&resp));
     };
     if owners.is_empty() {
         return Err(format!("no member may own {key:?} (no live members)"));
     }
     println!("{}", owners.join(" "));
+    if !task {
+        eprintln!(
+            "note: {key:?} is not a registered task of this agent; this is where it would be placed"
+        );
+    }
     Ok(())
 }
 
