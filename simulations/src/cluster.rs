@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use swimring::proto::{Channel, Config, Event, Identity, Interner, Member, Swim};
+use swimring::proto::{Channel, Config, Event, Identity, Interner, Member, SeedRetry, Swim};
 use swimring::wire::codec::{self, Limits, Transport};
 use swimring::wire::{Message, State, Update};
 
@@ -48,13 +48,28 @@ struct Node {
     events: Vec<Observed>,
     /// Highest (run, incarnation) this node has held for itself (invariant checks).
     own: (u64, u32),
+    /// The seeds of its last join, and the core's backoff for trying them again.
+    seeds: Vec<NodeId>,
+    retry: SeedRetry,
 }
 
 enum Delivery {
     Timer,
-    Datagram { from: u32, bytes: Bytes },
-    StreamRequest { from: u32, bytes: Bytes },
-    StreamReply { bytes: Bytes },
+    /// Time to try the seeds again, for the run that joined (a restart starts its own).
+    SeedRetry {
+        run: u64,
+    },
+    Datagram {
+        from: u32,
+        bytes: Bytes,
+    },
+    StreamRequest {
+        from: u32,
+        bytes: Bytes,
+    },
+    StreamReply {
+        bytes: Bytes,
+    },
 }
 
 struct Entry {
@@ -247,11 +262,13 @@ impl Cluster {
         self.net.add_node();
         self.metrics.node_added(self.now, id as u32, name, 1);
         self.nodes.push(Node {
+            retry: SeedRetry::new(swim.config()),
             swim,
             status: Status::Running,
             wake: u64::MAX,
             events: Vec::new(),
             own: (1, 0),
+            seeds: Vec::new(),
         });
         self.drain(id);
         id
@@ -321,9 +338,15 @@ impl Cluster {
     pub fn join(&mut self, id: NodeId, seeds: &[NodeId]) {
         let addrs: Vec<SocketAddr> = seeds.iter().map(|&s| addr_of(s)).collect();
         let now = self.instant(self.now);
-        if self.nodes[id].swim.join(now, &addrs).is_err() {
+        let node = &mut self.nodes[id];
+        if node.swim.join(now, &addrs).is_err() {
             return;
         }
+        node.seeds = seeds.to_vec();
+        node.retry = SeedRetry::new(node.swim.config());
+        let run = node.swim.local().run;
+        let at = self.now + node.retry.next_delay().as_nanos() as u64;
+        self.schedule(at, id, Delivery::SeedRetry { run });
         self.drain(id);
     }
 
@@ -440,11 +463,13 @@ impl Cluster {
         if matches!(e.what, Delivery::Timer) && node.wake != e.at {
             return; // superseded by a later reschedule
         }
-        if node.status != Status::Running {
+        // A seed retry keeps its schedule through a pause (see `retry_seeds`).
+        if node.status != Status::Running && !matches!(e.what, Delivery::SeedRetry { .. }) {
             return;
         }
         self.stats.processed += 1;
         match e.what {
+            Delivery::SeedRetry { run } => return self.retry_seeds(to, run),
             Delivery::Timer => {
                 node.wake = u64::MAX;
                 node.swim.handle_timeout(now);
@@ -520,6 +545,28 @@ impl Cluster {
             node.wake = wake;
             self.schedule(wake, id, Delivery::Timer);
         }
+    }
+
+    /// The core's seed-retry policy, as the runtime follows it: while the node needs its
+    /// seeds, join them again and wait the next backoff. A paused node skips the attempt but
+    /// keeps the schedule (a stopped process's timer fires late, not never); a crashed or
+    /// restarted run's schedule ends.
+    fn retry_seeds(&mut self, id: NodeId, run: u64) {
+        let node = &mut self.nodes[id];
+        if node.swim.local().run != run || node.status == Status::Crashed {
+            return;
+        }
+        if !node.swim.needs_seeds() {
+            return;
+        }
+        let at = self.now + node.retry.next_delay().as_nanos() as u64;
+        if node.status == Status::Running {
+            let addrs: Vec<SocketAddr> = node.seeds.iter().map(|&s| addr_of(s)).collect();
+            let now = self.instant(self.now);
+            let _ = self.nodes[id].swim.join(now, &addrs);
+            self.drain(id);
+        }
+        self.schedule(at, id, Delivery::SeedRetry { run });
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, what: Delivery, datagram: bool) {

@@ -236,3 +236,26 @@ fn same_seed_same_trace() {
     assert_eq!(run(9), run(9));
     assert_ne!(run(9), run(10));
 }
+
+#[test]
+fn a_node_whose_seed_is_down_retries_it_until_it_answers() {
+    let cfg = Config::lan();
+    let mut c = Cluster::new(5);
+    let seed = c.add_node("seed", cfg.clone());
+    let late = c.add_node("late", cfg.clone());
+    c.crash(seed);
+    c.join(late, &[seed]);
+    c.run_for(cfg.probe_interval * 3);
+    assert!(c.node(late).needs_seeds(), "nobody answered yet");
+    // The seed comes back knowing no one: only the newcomer's retries can bring them
+    // together, within the longest backoff (the reconnect interval) and one exchange.
+    c.restart(seed, &[]);
+    let ids = [seed, late];
+    assert!(
+        c.run_until(cfg.reconnect_interval + dissemination(&cfg), |c| converged(
+            c, &ids
+        )),
+        "the newcomer never retried its seed"
+    );
+    assert!(!c.node(late).needs_seeds());
+}

@@ -21,7 +21,7 @@ use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
 use crate::placement::LocalTasks;
-use crate::proto::{Channel, Event, Member, Stats, Swim, Transmit};
+use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::{Reassignment, Ring};
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
 use crate::wire::seal::{Keyring, Origin, SEAL_OVERHEAD};
@@ -747,29 +747,26 @@ fn report_unresolved(limit: &RateLimit, unresolved: &[Error]) {
     }
 }
 
-/// Retries the seeds until this node has a live peer, re-resolving every time, with
-/// exponential backoff from `first` to `max`. Holds only a weak sender, so it never keeps
+/// Retries the seeds, re-resolving every time, as the core's [`SeedRetry`] policy says: with
+/// its backoff, while [`seeds_needed`] holds. Holds only a weak sender, so it never keeps
 /// the loop alive; the loop aborts it on exit.
 pub(crate) async fn retry_seeds(
     seeds: Vec<String>,
     cmds: mpsc::WeakSender<Command>,
     shared: Arc<Shared>,
-    first: Duration,
-    max: Duration,
+    mut policy: SeedRetry,
 ) {
-    let mut wait = first;
     let unresolvable = RateLimit::new(WARN_EVERY);
     loop {
-        tokio::time::sleep(wait).await;
-        wait = wait.saturating_mul(2).min(max);
-        let (live, alive) = shared.read(|s| (s.live, s.local.state == crate::wire::State::Alive));
-        if !alive {
-            return; // leaving: joining again would undo it
-        }
-        if live > 1 {
-            tracing::info!("has a live peer; seed retries stop");
+        tokio::time::sleep(policy.next_delay()).await;
+        let (state, live) = shared.read(|s| (s.local.state, s.live));
+        if !seeds_needed(state, live) {
+            if state == crate::wire::State::Alive {
+                tracing::info!("has a live peer; seed retries stop");
+            }
             return;
         }
+        let wait = policy.upcoming();
         tracing::info!(seeds = ?seeds, next_retry_in = ?wait, "retrying the seeds");
         let (addrs, unresolved) = resolve(&seeds).await;
         report_unresolved(&unresolvable, &unresolved);

@@ -393,8 +393,7 @@ impl MeshBuilder {
                     self.seeds.clone(),
                     cmd_tx.downgrade(),
                     Arc::clone(&shared),
-                    config.probe_interval,
-                    config.reconnect_interval.max(config.probe_interval),
+                    crate::proto::SeedRetry::new(&config),
                 );
                 driver.tasks.spawn(retry.in_current_span());
             }

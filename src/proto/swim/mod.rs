@@ -201,6 +201,12 @@ impl Swim {
         self.members.live().len() + usize::from(!self.leaving)
     }
 
+    /// Whether this node should still retry its seeds ([`SeedRetry`](super::SeedRetry)): it
+    /// is alive and knows no other live member.
+    pub fn needs_seeds(&self) -> bool {
+        super::seeds_needed(self.me.state, self.live_count())
+    }
+
     /// Counters, with the current local health score.
     pub fn stats(&self) -> Stats {
         Stats {
