@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use swimring::placement::{PlacementConfig, build_ring, eligible};
-use swimring::proto::{Config, Member, Stats, suspicion_min_timeout};
+use swimring::proto::{Config, Member, Stats, bounds};
 use swimring::ring::Ring;
 
 use crate::cluster::{Bug, Cluster, NodeId};
@@ -52,8 +52,8 @@ impl Predicted {
     pub fn for_config(cfg: &Config, n: usize) -> Predicted {
         let e = std::f64::consts::E;
         let t = cfg.probe_interval.as_secs_f64();
-        let min = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval).as_secs_f64();
-        let max = min * f64::from(cfg.suspicion_max_timeout_mult);
+        let b = bounds(cfg, n);
+        let (min, max) = (b.min_suspicion.as_secs_f64(), b.max_suspicion.as_secs_f64());
         let first = e / (e - 1.0) * t;
         Predicted {
             first_suspicion_s: first,

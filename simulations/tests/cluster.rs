@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use swimring::proto::{Config, Event, suspicion_min_timeout};
+use swimring::proto::{Config, Event, bounds};
 use swimring::wire::State;
 use swimring_sim::{Cluster, NodeId};
 
@@ -35,13 +35,11 @@ fn dissemination(cfg: &Config) -> Duration {
     cfg.gossip_interval * 20 + cfg.probe_interval * 2
 }
 
-/// Worst case for a crash to be declared dead everywhere: one full probe round to notice
-/// (stretched by the largest local-health multiplier), the longest suspicion, then gossip.
+/// Worst case for a crash to be declared dead everywhere: the protocol's detection bound,
+/// with every probe round stretched by the largest local-health multiplier.
 fn detection_bound(cfg: &Config, n: usize) -> Duration {
-    let round = cfg.probe_interval * (n as u32) * cfg.awareness_max_multiplier;
-    let max_suspicion = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
-        * cfg.suspicion_max_timeout_mult;
-    round + max_suspicion + dissemination(cfg)
+    let b = bounds(cfg, n);
+    b.detect + cfg.probe_interval * (n as u32) * (cfg.awareness_max_multiplier - 1)
 }
 
 #[test]
@@ -93,7 +91,7 @@ fn paused_node_that_returns_in_time_refutes_and_never_dies() {
     let victim = ids[7];
     // Stay paused until someone suspects it, then a while longer, but wake well before the
     // smallest suspicion timeout, so the suspicion is still open.
-    let min = suspicion_min_timeout(cfg.suspicion_mult, 10, cfg.probe_interval);
+    let min = bounds(&cfg, 10).min_suspicion;
     c.pause(victim);
     assert!(
         c.run_until(detection_bound(&cfg, 10), |c| {

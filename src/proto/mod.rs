@@ -7,6 +7,7 @@
 //! drain the `poll_*` methods.
 
 mod awareness;
+mod bounds;
 mod broadcast;
 mod config;
 mod error;
@@ -21,6 +22,7 @@ mod swim;
 mod table;
 mod timings;
 
+pub use bounds::{Bounds, bounds};
 pub use config::{Config, ConfigError, Preset};
 pub use error::{ForceLeaveError, ProtoError};
 pub use event::{Channel, Event, Member, Transmit};

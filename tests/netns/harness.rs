@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use swimring::proto::bounds;
 use swimring::{Config, Preset};
 
 /// Every namespace this harness creates starts with this.
@@ -153,56 +154,39 @@ impl Bounds {
         }
     }
 
-    /// Lifeguard's minimum suspicion timeout at `n` members: `mult × max(1, log10 n) × probe`.
+    /// [`swimring::proto::Bounds::min_suspicion`], as is.
     pub fn min_suspicion(&self, n: usize) -> Duration {
-        let scale = (n.max(1) as f64).log10().max(1.0);
-        self.cfg
-            .probe_interval
-            .mul_f64(self.cfg.suspicion_mult as f64 * scale)
+        bounds(&self.cfg, n).min_suspicion
     }
 
-    /// A probe of a silent member fails this long after it is sent: twice the probe timeout
-    /// (the direct ping's wait, then as long again for the relays), or the period's end.
+    /// [`swimring::proto::Bounds::probe_failure`], as is.
     pub fn probe_failure(&self) -> Duration {
-        (self.cfg.probe_timeout * 2).min(self.cfg.probe_interval)
+        bounds(&self.cfg, 1).probe_failure
     }
 
-    /// The suspicion timeout a lone suspicion starts at (it only shrinks from there).
+    /// [`swimring::proto::Bounds::max_suspicion`], as is.
     pub fn max_suspicion(&self, n: usize) -> Duration {
-        self.min_suspicion(n) * self.cfg.suspicion_max_timeout_mult
+        bounds(&self.cfg, n).max_suspicion
     }
 
-    /// Time for a rumour to be retransmitted its full count at `n` members.
+    /// [`swimring::proto::Bounds::spread`], as is.
     pub fn spread(&self, n: usize) -> Duration {
-        let retransmits = self.cfg.retransmit_mult * ((n as f64 + 1.0).log10().ceil() as u32);
-        self.cfg.gossip_interval * retransmits.max(1)
+        bounds(&self.cfg, n).spread
     }
 
-    /// After a member stops answering, every member of an `n`-member mesh marks it dead
-    /// within: a full probe round (the worst case before someone probes it), one probe
-    /// (direct, indirect), the maximum suspicion timeout and the rumour's spread.
+    /// [`swimring::proto::Bounds::detect`], with room.
     pub fn detect(&self, n: usize) -> Duration {
-        let raw = self.cfg.probe_interval * n as u32
-            + self.cfg.probe_interval
-            + self.max_suspicion(n)
-            + self.spread(n);
-        raw * SLACK + SLACK_FIXED
+        bounds(&self.cfg, n).detect * SLACK + SLACK_FIXED
     }
 
-    /// Joining agents (seeded with a live member) are known to everyone within: one
-    /// push-pull period (the periodic full-state exchange repairs any lost rumour) plus the
-    /// spread of their alive rumours, plus process start-up.
+    /// [`swimring::proto::Bounds::join`], with room, plus process start-up.
     pub fn join(&self, n: usize) -> Duration {
-        let raw = self.cfg.push_pull_interval + self.spread(n) + self.cfg.probe_interval;
-        raw * SLACK + SLACK_FIXED + Duration::from_millis(100) * n as u32
+        bounds(&self.cfg, n).join * SLACK + SLACK_FIXED + Duration::from_millis(100) * n as u32
     }
 
-    /// After a partition heals, the sides merge within: one reconnect attempt (each side
-    /// tries a dead member of the other every `reconnect_interval`), one push-pull period,
-    /// and the spread of the refutations.
+    /// [`swimring::proto::Bounds::heal`], with room.
     pub fn heal(&self, n: usize) -> Duration {
-        let raw = self.cfg.reconnect_interval + self.cfg.push_pull_interval + self.spread(n) * 2;
-        raw * SLACK + SLACK_FIXED
+        bounds(&self.cfg, n).heal * SLACK + SLACK_FIXED
     }
 }
 

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use swimring::proto::suspicion_min_timeout;
+use swimring::proto::bounds;
 use swimring::{Config, Mesh, MeshBuilder, Preset, State};
 
 /// Logs to the test's captured output; `RUST_LOG=swimring=debug` for more.
@@ -24,16 +24,12 @@ pub fn lo(block: u8, host: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 77, block, host)), 0)
 }
 
-/// How long a membership change may take to reach every node of an `n`-node mesh, derived
-/// from the config: the longest suspicion, a full probe round stretched by the worst local
-/// health, a state exchange, and gossip retransmissions. Multiplied by 4 for a loaded 2-core
-/// machine: it bounds a wait, it is not a speed claim.
+/// How long a membership change may take to reach every node of an `n`-node mesh: the
+/// protocol's detection and join bounds ([`bounds`]) together, times 4 for a loaded 2-core
+/// machine. It bounds a wait; it is not a speed claim.
 pub fn bound(cfg: &Config, n: usize) -> Duration {
-    let suspicion = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
-        * cfg.suspicion_max_timeout_mult;
-    let probe_round = cfg.probe_interval * (n as u32) * 2;
-    let dissemination = cfg.gossip_interval * cfg.retransmit_mult * 4 + cfg.push_pull_interval;
-    (suspicion + probe_round + dissemination) * 4
+    let b = bounds(cfg, n);
+    (b.detect + b.join) * 4
 }
 
 /// Polls `cond` every 10 ms until it holds; panics naming `what` after `limit`.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use clap::Args;
-use swimring::proto::suspicion_min_timeout;
+use swimring::proto::bounds;
 use swimring::{Event, Mesh, Preset, State};
 use tokio::time::Instant;
 
@@ -91,10 +91,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         nodes.push(node);
     }
     let cfg = nodes[0].config().clone();
-    // Generous bounds from the configuration: a probe round, the longest suspicion, gossip.
-    let suspicion = suspicion_min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
-        * cfg.suspicion_max_timeout_mult;
-    let limit = (cfg.probe_interval * n as u32 + suspicion + cfg.push_pull_interval) * 4;
+    // Generous bounds from the protocol's own (detection and join), for a loaded machine.
+    let b = bounds(&cfg, n);
+    let limit = (b.detect + b.join) * 4;
 
     wait("every node sees every other", limit, || {
         nodes.iter().all(|a| {

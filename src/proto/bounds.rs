@@ -1,0 +1,78 @@
+//! How long the protocol takes, derived from its configuration: the one source of the
+//! detection and convergence bounds that tests, the demo, the netns harness and the
+//! simulator's predictions use.
+//!
+//! These are the protocol's own worst cases on a healthy mesh, with no slack. A caller that
+//! bounds a wait (a test on a loaded machine) multiplies them by its own margin; they are
+//! never a speed claim.
+
+use std::time::Duration;
+
+use super::broadcast::retransmit_limit;
+use super::config::Config;
+use super::suspicion::min_timeout;
+
+/// Protocol times for a mesh of `n` members; see [`bounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Bounds {
+    /// A probe of a silent member fails this long after it is sent: twice the probe timeout
+    /// (the direct ping's wait, then as long again for the relays), or the period's end.
+    pub probe_failure: Duration,
+    /// Lifeguard's minimum suspicion timeout: `mult × max(1, log10 n) × probe_interval`.
+    pub min_suspicion: Duration,
+    /// The timeout a lone suspicion starts at (confirmations only shorten it).
+    pub max_suspicion: Duration,
+    /// Time for a rumour to be sent its full retransmit count.
+    pub spread: Duration,
+    /// After a member stops answering, every member marks it dead within: a full probe
+    /// round (the worst case before someone probes it), one probe, the maximum suspicion
+    /// and the rumour's spread.
+    pub detect: Duration,
+    /// A member that joins through a live seed is known to everyone within one push-pull
+    /// period (which repairs any lost rumour), the spread of its alive, and one probe.
+    pub join: Duration,
+    /// After a partition heals, the sides merge within one reconnect attempt, one push-pull
+    /// period, and the spread of the refutations there and back.
+    pub heal: Duration,
+}
+
+/// The protocol's times for `cfg` in a mesh of `n` members.
+pub fn bounds(cfg: &Config, n: usize) -> Bounds {
+    let min_suspicion = min_timeout(cfg.suspicion_mult, n, cfg.probe_interval);
+    let max_suspicion = min_suspicion * cfg.suspicion_max_timeout_mult;
+    let spread = cfg.gossip_interval * retransmit_limit(cfg.retransmit_mult, n);
+    let round = cfg.probe_interval * u32::try_from(n).unwrap_or(u32::MAX);
+    Bounds {
+        probe_failure: (cfg.probe_timeout * 2).min(cfg.probe_interval),
+        min_suspicion,
+        max_suspicion,
+        spread,
+        detect: round + cfg.probe_interval + max_suspicion + spread,
+        join: cfg.push_pull_interval + spread + cfg.probe_interval,
+        heal: cfg.reconnect_interval + cfg.push_pull_interval + spread * 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_follow_the_timings() {
+        let cfg = Config::lan();
+        let small = bounds(&cfg, 8);
+        let large = bounds(&cfg, 1000);
+        assert_eq!(small.min_suspicion, cfg.probe_interval * cfg.suspicion_mult);
+        assert_eq!(
+            small.max_suspicion,
+            small.min_suspicion * cfg.suspicion_max_timeout_mult
+        );
+        assert!(
+            large.min_suspicion > small.min_suspicion,
+            "grows with log n"
+        );
+        assert!(large.detect > small.detect && large.spread > small.spread);
+        assert!(small.detect > small.max_suspicion + small.probe_failure);
+    }
+}
