@@ -57,7 +57,7 @@ fn ten_hosts_converge() {
     let c = cluster(Preset::Local, 10);
     let all = c.all();
     if c.agent.is_swimring() {
-        harness::wait_for(
+        harness::wait_until(
             "all agents report the same ring checksum",
             c.bounds.join(10),
             || {
@@ -269,7 +269,7 @@ fn restarted_host_is_accepted_as_new_run() {
     c.wait_ready(target);
     let all = c.all();
     let bound = c.bounds.detect(HOSTS);
-    let (_, took) = harness::wait_for(
+    let (_, took) = harness::wait_until(
         &format!(
             "every host sees {name} alive with a run other than {:?}",
             before.run

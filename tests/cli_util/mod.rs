@@ -1,14 +1,17 @@
 //! Helpers for tests that run the real `swimring` binary: processes killed however a test
 //! ends, one-shot commands, their JSON, an agent's log as it grows, and bounded waits.
 #![allow(dead_code)] // each test file uses its own subset
-#![allow(clippy::disallowed_methods)] // waits are bounded by wall-clock deadlines
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+#[path = "../wait/mod.rs"]
+mod wait;
+pub use wait::wait_for;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_swimring");
 
@@ -42,18 +45,6 @@ pub fn json(args: &[&str]) -> Option<Value> {
     out.status
         .success()
         .then(|| serde_json::from_slice(&out.stdout).expect("--json prints one JSON object"))
-}
-
-/// Polls `cond` until it holds or `limit` passes.
-pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// What a child wrote to stderr so far, read by a thread as it arrives.
@@ -99,16 +90,9 @@ pub fn spawn_logged(args: &[&str]) -> (Child, Log) {
 
 /// Waits for `child` to exit, at most `limit`; its status if it did.
 pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().expect("the child can be waited on") {
-            return Some(st);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait::poll(limit, || {
+        child.try_wait().expect("the child can be waited on")
+    })
 }
 
 /// Sends a signal by name (`HUP`, `TERM`, `KILL`) with kill(1).

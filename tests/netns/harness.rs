@@ -26,7 +26,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use swimring::proto::bounds;
+
+#[path = "../wait/mod.rs"]
+mod wait;
 use swimring::{Config, Preset};
+pub use wait::wait_until;
 
 /// Every namespace this harness creates starts with this.
 pub const PREFIX: &str = "swrt-";
@@ -903,7 +907,7 @@ impl Cluster {
     /// how long it took. Panics with the last disagreement after `bound`.
     pub fn wait_all_alive(&self, live: &[usize], bound: Duration) -> Duration {
         let names: BTreeSet<String> = live.iter().map(|&i| self.hosts[i].name.clone()).collect();
-        wait_for(
+        wait_until(
             &format!("hosts {live:?} all see each other alive"),
             bound,
             || {
@@ -938,7 +942,7 @@ impl Cluster {
         state: &str,
         bound: Duration,
     ) -> Duration {
-        wait_for(
+        wait_until(
             &format!("hosts {observers:?} see {targets:?} {state}"),
             bound,
             || {
@@ -991,7 +995,7 @@ impl Cluster {
             return;
         }
         let mut streak = 0;
-        let (_, took) = wait_for(
+        let (_, took) = wait_until(
             &format!("every task has exactly one owner among hosts {live:?}"),
             bound,
             || {
@@ -1031,25 +1035,6 @@ fn stamp_serf_log(out: ChildStdout, mut log: File, mut events: File) {
                 let ev = serde_json::json!({"ts": ts, "event": event, "member": member});
                 let _ = writeln!(events, "{ev}");
             }
-        }
-    }
-}
-
-/// Polls `check` every [`POLL`] until it returns `Ok`, and returns its value and the time
-/// taken; panics with `what`, the bound and the last failure reason once `bound` has passed.
-pub fn wait_for<T>(
-    what: &str,
-    bound: Duration,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> (T, Duration) {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(v) => return (v, start.elapsed()),
-            Err(e) if start.elapsed() > bound => {
-                panic!("timed out after {bound:.2?} waiting until {what}; last: {e}")
-            }
-            Err(_) => thread::sleep(POLL),
         }
     }
 }

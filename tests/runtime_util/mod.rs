@@ -7,6 +7,10 @@ use std::time::Duration;
 use swimring::proto::bounds;
 use swimring::{Config, Mesh, MeshBuilder, Preset, State};
 
+#[path = "../wait/mod.rs"]
+mod wait;
+pub use wait::wait_for_async as wait_for;
+
 /// Logs to the test's captured output; `RUST_LOG=swimring=debug` for more.
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -30,17 +34,6 @@ pub fn lo(block: u8, host: u8) -> SocketAddr {
 pub fn bound(cfg: &Config, n: usize) -> Duration {
     let b = bounds(cfg, n);
     (b.detect + b.join) * 4
-}
-
-/// Polls `cond` every 10 ms until it holds; panics naming `what` after `limit`.
-pub async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond() {
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {limit:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A builder for a node with fast timings on `addr`, joining through `seeds`.
