@@ -315,6 +315,8 @@ fn run_timeout(cmd: &mut Command, timeout: Duration, what: &str) -> Result<Strin
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("{what}: {e}"))?;
+    // A query is a process run with a timeout, not a wait on the mesh: it polls its child
+    // every 10 ms so a quick answer costs no more than it takes.
     let start = Instant::now();
     loop {
         match child.try_wait() {
@@ -624,8 +626,8 @@ impl Cluster {
     /// Waits until host `i`'s control endpoint answers.
     pub fn wait_ready(&mut self, i: usize) {
         let bound = Duration::from_secs(10);
-        let start = Instant::now();
-        loop {
+        let mut last = String::new();
+        let answered = wait::poll(bound, || {
             if let Some(status) = self.hosts[i]
                 .child
                 .as_mut()
@@ -636,14 +638,13 @@ impl Cluster {
                     self.log_tail(i, 30)
                 );
             }
-            match self.members(i) {
-                Ok(_) => return,
-                Err(e) if start.elapsed() > bound => panic!(
-                    "agent on host {i} did not answer within {bound:?}: {e}\n{}",
-                    self.log_tail(i, 30)
-                ),
-                Err(_) => thread::sleep(POLL),
-            }
+            self.members(i).map_err(|e| last = e).ok()
+        });
+        if answered.is_none() {
+            panic!(
+                "agent on host {i} did not answer within {bound:?}: {last}\n{}",
+                self.log_tail(i, 30)
+            );
         }
     }
 
@@ -794,21 +795,15 @@ impl Cluster {
     pub fn stop(&mut self, i: usize, bound: Duration) -> ExitStatus {
         must(&["kill", "-INT", &self.pid(i)]);
         let mut child = self.hosts[i].child.take().expect("child");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if start.elapsed() > bound {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "agent on host {i} did not exit within {bound:?} of SIGINT:\n{}",
-                    self.log_tail(i, 30)
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
+        if let Some(status) = wait::poll(bound, || child.try_wait().expect("try_wait")) {
+            return status;
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "agent on host {i} did not exit within {bound:?} of SIGINT:\n{}",
+            self.log_tail(i, 30)
+        );
     }
 
     /// Gossip addresses of up to `k` running hosts other than `i` (seeds for a restart).
