@@ -33,6 +33,7 @@
 //!
 //! See `docs/RUNTIME.md` for the run loop, threading, the event-order guarantee and shutdown.
 
+mod builder;
 mod clock;
 mod driver;
 mod events;
@@ -43,25 +44,22 @@ mod ratelimit;
 mod secure;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 pub use crate::placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
+pub use builder::MeshBuilder;
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
 
 use crate::error::Error;
-use crate::placement::LocalTasks;
-use crate::proto::{Config, Identity, Member, Preset, Stats, Swim};
-use crate::wire::codec::encode_tags;
-use crate::wire::seal::SEAL_OVERHEAD;
-use crate::wire::{Key, KeyId, Keyring, MAX_NAME_LEN};
-use driver::{Command, Driver, Outputs, Shared};
+use crate::proto::{Config, Member, Stats};
+use crate::wire::{Key, KeyId};
+use driver::{Command, Shared};
 
 /// Default gossip port (memberlist's).
 pub const DEFAULT_PORT: u16 = 7946;
@@ -97,333 +95,6 @@ crate::proto::counters! {
         /// Packets that opened but had been seen before (a replay), or were too far behind their sender's newest to tell: dropped.
         pub replays_dropped: u64,
         ;
-    }
-}
-
-/// Configures and starts a [`Mesh`]. Made by [`Mesh::builder`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `start` is awaited"]
-pub struct MeshBuilder {
-    name: Option<String>,
-    bind: SocketAddr,
-    advertise: Option<SocketAddr>,
-    seeds: Vec<String>,
-    label: Option<String>,
-    meta: Bytes,
-    config: Config,
-    stream_timeout: Option<Duration>,
-    event_capacity: usize,
-    placement: PlacementConfig,
-    tasks: Vec<String>,
-    keys: Vec<Key>,
-    allow_plaintext: bool,
-}
-
-impl Default for MeshBuilder {
-    fn default() -> Self {
-        MeshBuilder {
-            name: None,
-            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_PORT),
-            advertise: None,
-            seeds: Vec::new(),
-            label: None,
-            meta: Bytes::new(),
-            config: Config::lan(),
-            stream_timeout: None,
-            event_capacity: DEFAULT_EVENT_CAPACITY,
-            placement: PlacementConfig::default(),
-            tasks: Vec::new(),
-            keys: Vec::new(),
-            allow_plaintext: false,
-        }
-    }
-}
-
-impl MeshBuilder {
-    /// The node's unique name, 1 to 64 bytes. Default: the host name (from
-    /// `/proc/sys/kernel/hostname` or `$HOSTNAME`, else `swimring`) plus `-` and four random
-    /// hex digits, so two nodes on one host do not clash.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Address to bind the UDP socket and the TCP listener to (the same port for both).
-    /// Port 0 picks a free port; see [`Mesh::local_addr`]. Default `0.0.0.0:7946`.
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.bind = addr;
-        self
-    }
-
-    /// Address other members reach this node at, when it differs from the bound one (NAT,
-    /// containers). It must name a concrete IP and port.
-    ///
-    /// Default: the bound address; if that is unspecified (`0.0.0.0` or `::`), the source
-    /// address the kernel would use to reach the first seed (or, with no seed resolvable, its
-    /// default route), with the bound port. Starting fails with [`Error::Advertise`] if there
-    /// is no such route.
-    pub fn advertise(mut self, addr: SocketAddr) -> Self {
-        self.advertise = Some(addr);
-        self
-    }
-
-    /// Seeds to join through, as `host:port` (`[v6]:port` for IPv6 literals). Host names are
-    /// looked up again at every join attempt, and one name may stand for many peers.
-    pub fn seeds<I, S>(mut self, seeds: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.seeds = seeds.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Cluster label: meshes with different labels ignore each other. Overrides the label of
-    /// [`MeshBuilder::config`].
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
-        self
-    }
-
-    /// Initial metadata (raw bytes, at most [`Config::max_meta`]).
-    pub fn meta(mut self, meta: impl Into<Bytes>) -> Self {
-        self.meta = meta.into();
-        self
-    }
-
-    /// Initial metadata as key=value tags (see [`encode_tags`]); replaces [`MeshBuilder::meta`].
-    pub fn tags(mut self, tags: &BTreeMap<String, String>) -> Self {
-        self.meta = encode_tags(tags);
-        self
-    }
-
-    /// Starts from a preset's timings ([`Preset::Lan`] by default), replacing the config.
-    pub fn preset(mut self, preset: Preset) -> Self {
-        self.config = preset.config();
-        self
-    }
-
-    /// Uses this configuration (validated at start; the error names the bad field).
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Edits the configuration in place, e.g. on top of a preset:
-    /// `.preset(Preset::Local).configure(|c| c.max_meta = 256)`.
-    pub fn configure(mut self, edit: impl FnOnce(&mut Config)) -> Self {
-        edit(&mut self.config);
-        self
-    }
-
-    /// Bound on one TCP exchange (connect, write, read the reply). Default: ten probe
-    /// timeouts (5 s on the LAN preset).
-    pub fn stream_timeout(mut self, timeout: Duration) -> Self {
-        self.stream_timeout = Some(timeout);
-        self
-    }
-
-    /// Events held for a slow subscriber before it is told it lagged. Default
-    /// [`DEFAULT_EVENT_CAPACITY`].
-    pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.event_capacity = capacity;
-        self
-    }
-
-    /// How tasks are placed on members: virtual nodes, plain or bounded-load hashing, and an
-    /// optional tag filter on who may own work. Every member of a mesh must use the same.
-    pub fn placement(mut self, placement: PlacementConfig) -> Self {
-        self.placement = placement;
-        self
-    }
-
-    /// Task keys registered from the start (more with [`Mesh::add_tasks`]).
-    pub fn tasks<I, S>(mut self, tasks: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.tasks.extend(tasks.into_iter().map(Into::into));
-        self
-    }
-
-    /// Cluster keys: the first (primary) seals every datagram and stream payload this node
-    /// sends (XChaCha20-Poly1305, bound to the cluster label); each of them opens what
-    /// arrives. Every member must hold the key its peers seal with. Rotate later with
-    /// [`Mesh::install_key`], [`Mesh::use_key`] and [`Mesh::remove_key`]. Default: none.
-    pub fn keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
-        self.keys = keys.into_iter().collect();
-        self
-    }
-
-    /// Allows a node without keys to bind or advertise an address beyond loopback, sending
-    /// membership in the clear to anyone on the network (logged as a warning). Without it,
-    /// such a node refuses to start with [`Error::Plaintext`]. Default: false.
-    pub fn allow_plaintext(mut self, allow: bool) -> Self {
-        self.allow_plaintext = allow;
-        self
-    }
-
-    /// Binds the sockets, starts the run loop and joins the seeds.
-    ///
-    /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
-    /// logs a warning and keeps retrying the seeds in the background, re-resolving them each
-    /// time, until it has a live peer. Must be called within a tokio runtime.
-    pub async fn start(self) -> Result<Mesh, Error> {
-        self.start_subscribed().await.map(|(mesh, _, _)| mesh)
-    }
-
-    /// Like [`MeshBuilder::start`], also returning subscriptions made before the node did
-    /// anything: they see every event and task change from the first (the seeds joining, the
-    /// initial tasks acquired), which subscriptions made after `start` returns may miss.
-    pub async fn start_subscribed(self) -> Result<(Mesh, Events, TaskChanges), Error> {
-        let mut config = self.config;
-        if let Some(label) = self.label {
-            config.label = label;
-        }
-        config.validate()?;
-        if self.event_capacity == 0 {
-            return Err(Error::Config {
-                field: "event_capacity",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let stream_timeout = self
-            .stream_timeout
-            .unwrap_or(config.probe_timeout.saturating_mul(10));
-        if stream_timeout.is_zero() {
-            return Err(Error::Config {
-                field: "stream_timeout",
-                reason: "must be greater than zero".into(),
-            });
-        }
-        if let Some(a) = self.advertise
-            && (a.ip().is_unspecified() || a.port() == 0)
-        {
-            return Err(Error::Config {
-                field: "advertise",
-                reason: format!("{a} is not reachable: give a concrete IP and a non-zero port"),
-            });
-        }
-        crate::ring::RingConfig {
-            vnodes_per_member: self.placement.vnodes_per_member,
-        }
-        .validate()
-        .map_err(|e| Error::Config {
-            field: "placement.vnodes_per_member",
-            reason: e.to_string(),
-        })?;
-        let keyring = Keyring::new(self.keys)?;
-        // The core packs datagrams into what is left once the envelope is added.
-        let mut core_config = config.clone();
-        if !keyring.is_empty() {
-            let least = 512 + SEAL_OVERHEAD;
-            if config.max_datagram < least {
-                return Err(Error::Config {
-                    field: "max_datagram",
-                    reason: format!("must be at least {least} with encryption"),
-                });
-            }
-            core_config.max_datagram -= SEAL_OVERHEAD;
-        }
-        check_plaintext(self.allow_plaintext, &keyring, self.bind)?;
-        let name = self.name.unwrap_or_else(default_name);
-
-        let bound = net::bind(self.bind)?;
-        let bound_addr = bound.addr;
-        let (seed_addrs, unresolved) = resolve(&self.seeds).await;
-        for e in &unresolved {
-            tracing::warn!(error = %e, "seed skipped");
-        }
-        let advertise = match self.advertise {
-            Some(a) => a,
-            None if bound.addr.ip().is_unspecified() => {
-                let ip =
-                    net::route_source(bound.addr, seed_addrs.first().copied()).map_err(|e| {
-                        Error::Advertise {
-                            reason: format!("bound to {} and {e}", bound.addr),
-                        }
-                    })?;
-                SocketAddr::new(ip, bound.addr.port())
-            }
-            None => bound.addr,
-        };
-        if advertise != bound.addr {
-            check_plaintext(self.allow_plaintext, &keyring, advertise)?;
-        }
-        let span = tracing::info_span!("mesh", node = %name);
-        let id = Identity {
-            name,
-            addr: advertise,
-            run: clock::unix_millis(),
-            meta: self.meta,
-        };
-        let swim = Swim::new(core_config, id, rand::random(), clock::now())?;
-        let out = Outputs {
-            events: tokio::sync::broadcast::channel(self.event_capacity).0,
-            tasks: tokio::sync::broadcast::channel(self.event_capacity).0,
-        };
-        if let Some(k) = keyring.primary() {
-            tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
-        }
-        let shared = Arc::new(Shared::new(&swim, &out, keyring));
-        let subscriptions = (
-            Events::new(Some(out.events.clone())),
-            TaskChanges::new(Some(out.tasks.clone())),
-        );
-        let mut placer = LocalTasks::new(&swim.local().name, self.placement);
-        placer.add(self.tasks);
-        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        let local = swim.local().clone();
-        let seeds_needed = !self.seeds.is_empty();
-        let task = {
-            let _enter = span.enter();
-            let mut driver = Driver::new(
-                swim,
-                bound,
-                cmd_rx,
-                Arc::clone(&shared),
-                out,
-                placer,
-                stream_timeout,
-            );
-            tracing::info!(bind = %bound_addr, advertise = %advertise, run = local.run, "mesh started");
-            if seeds_needed {
-                let retry = driver::retry_seeds(
-                    self.seeds.clone(),
-                    cmd_tx.downgrade(),
-                    Arc::clone(&shared),
-                    crate::proto::SeedRetry::new(&config),
-                );
-                driver.tasks.spawn(retry.in_current_span());
-            }
-            tokio::spawn(driver.run().in_current_span())
-        };
-        let mesh = Mesh {
-            inner: Arc::new(Inner {
-                cmds: cmd_tx,
-                shared,
-                task: Mutex::new(Some(task)),
-                name: local.name,
-                local_addr: bound_addr,
-                advertise,
-                config,
-            }),
-        };
-        if seeds_needed {
-            let answered = if seed_addrs.is_empty() {
-                0
-            } else {
-                mesh.join_addrs(seed_addrs).await?
-            };
-            if answered == 0 {
-                tracing::warn!(parent: &span, seeds = ?self.seeds,
-                    "no seed answered: starting alone, retrying the seeds in the background");
-            } else {
-                tracing::info!(parent: &span, answered, "joined through the seeds");
-            }
-        }
-        Ok((mesh, subscriptions.0, subscriptions.1))
     }
 }
 
@@ -757,30 +428,6 @@ pub(crate) async fn resolve(seeds: &[String]) -> (Vec<SocketAddr>, Vec<Error>) {
     (addrs, errors)
 }
 
-/// Refuses a node without keys reachable beyond this host, unless plaintext is allowed.
-fn check_plaintext(allow: bool, keyring: &Keyring, addr: SocketAddr) -> Result<(), Error> {
-    if !keyring.is_empty() || addr.ip().is_loopback() {
-        return Ok(());
-    }
-    if !allow {
-        return Err(Error::Plaintext { addr });
-    }
-    tracing::warn!(%addr, "no cluster key: membership travels unencrypted and unauthenticated beyond this host");
-    Ok(())
-}
-
-fn default_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| "swimring".to_owned());
-    let suffix = format!("-{:04x}", rand::random::<u16>());
-    let keep = host.floor_char_boundary(MAX_NAME_LEN - suffix.len());
-    format!("{}{suffix}", &host[..keep])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,14 +438,5 @@ mod tests {
         send_sync::<Mesh>();
         fn send<T: Send>() {}
         send::<Events>();
-    }
-
-    #[test]
-    fn default_name_fits_and_is_suffixed() {
-        let n = default_name();
-        assert!(!n.is_empty() && n.len() <= MAX_NAME_LEN, "{n}");
-        let (_, suffix) = n.rsplit_once('-').unwrap();
-        assert_eq!(suffix.len(), 4);
-        assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()));
     }
 }
