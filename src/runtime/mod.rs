@@ -1,6 +1,6 @@
 //! The tokio runtime: [`Mesh`], a peer you embed in a Rust application.
 //!
-//! One task owns the protocol core ([`Swim`]) and runs the same loop as the simulator, over
+//! One task owns the protocol core ([`Swim`](crate::proto::Swim)) and runs the same loop as the simulator, over
 //! real sockets: a UDP socket for probes and gossip, a TCP listener on the same port for
 //! full-state exchange, the fallback probe and anything too large for a datagram. The
 //! [`Mesh`] handle talks to that task through a channel and reads a snapshot of the member
