@@ -59,6 +59,8 @@ fn settled(nodes: &[Mesh], tasks: usize) -> bool {
         && nodes.iter().all(|n| n.ring_checksum() == sum)
 }
 
+/// Runs the demo: start, converge, kill one node, watch it be declared dead, check that
+/// exactly its tasks moved, leave.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let _logging = logging::init(LogLevel::Warn);
     let n = usize::from(args.nodes);
@@ -71,7 +73,46 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             keys.len()
         ),
     );
+    let mut nodes = start_nodes(n, &keys).await?;
+    // Generous bounds from the protocol's own (detection and join), for a loaded machine.
+    let b = bounds(nodes[0].config(), n);
+    let limit = (b.detect + b.join) * 4;
+    converge(start, &nodes, keys.len(), limit).await?;
 
+    let victim = nodes.remove(n / 2);
+    let name = victim.name().to_owned();
+    let lost: BTreeSet<String> = victim.owned_tasks().into_iter().collect();
+    let mut changes: Vec<_> = nodes.iter().map(|m| m.task_changes()).collect();
+    kill_and_watch(start, victim, &nodes, lost.len(), limit).await?;
+    wait("the survivors own every task once", limit, || {
+        settled(&nodes, keys.len())
+    })
+    .await?;
+    let moved = collect_moves(&nodes, &mut changes)?;
+    if moved != lost {
+        return Err(format!(
+            "expected exactly {name}'s {} tasks to move, {} moved",
+            lost.len(),
+            moved.len()
+        ));
+    }
+    say(
+        start,
+        format!(
+            "exactly {name}'s {} tasks moved; every other task stayed put",
+            lost.len()
+        ),
+    );
+    for node in &nodes {
+        let _ = node.leave(Duration::from_secs(2)).await;
+    }
+    say(start, "survivors left gracefully; done");
+    Ok(())
+}
+
+/// Starts `n` nodes on loopback, each sharing `keys`; every node after the first joins
+/// through the first.
+async fn start_nodes(n: usize, keys: &[String]) -> Result<Vec<Mesh>, String> {
     let mut nodes: Vec<Mesh> = Vec::with_capacity(n);
     for i in 0..n {
         let seeds: Vec<String> = nodes
@@ -84,17 +125,23 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .bind("127.0.0.1:0".parse().expect("literal"))
             .preset(Preset::Local)
             .seeds(seeds)
-            .tasks(keys.clone())
+            .tasks(keys.to_vec())
             .start()
             .await
             .map_err(|e| format!("node-{i} did not start: {e}"))?;
         nodes.push(node);
     }
-    let cfg = nodes[0].config().clone();
-    // Generous bounds from the protocol's own (detection and join), for a loaded machine.
-    let b = bounds(&cfg, n);
-    let limit = (b.detect + b.join) * 4;
+    Ok(nodes)
+}
 
+/// Waits until every node sees every other alive and every task has one owner, then shows
+/// the view, the share of tasks and the ring checksum.
+async fn converge(
+    start: Instant,
+    nodes: &[Mesh],
+    tasks: usize,
+    limit: Duration,
+) -> Result<(), String> {
     wait("every node sees every other", limit, || {
         nodes.iter().all(|a| {
             nodes
@@ -103,25 +150,18 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         })
     })
     .await?;
-    wait("every task has one owner", limit, || {
-        settled(&nodes, keys.len())
-    })
-    .await?;
+    wait("every task has one owner", limit, || settled(nodes, tasks)).await?;
     say(
         start,
-        format!("converged: every node sees {n} alive members"),
+        format!("converged: every node sees {} alive members", nodes.len()),
     );
-    print!(
-        "{}",
-        members_table(
-            &nodes[0]
-                .members()
-                .iter()
-                .map(swimring::control::member_info)
-                .collect::<Vec<_>>()
-        )
-    );
-    for node in &nodes {
+    let view: Vec<_> = nodes[0]
+        .members()
+        .iter()
+        .map(swimring::control::member_info)
+        .collect();
+    print!("{}", members_table(&view));
+    for node in nodes {
         println!(
             "  {} owns {:>3} tasks",
             node.name(),
@@ -135,24 +175,26 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             nodes[0].ring_checksum()
         ),
     );
+    Ok(())
+}
 
-    let victim = nodes.remove(n / 2);
-    let lost: BTreeSet<String> = victim.owned_tasks().into_iter().collect();
+/// Stops `victim` without a word and narrates what the first survivor sees, as it sees it,
+/// until every survivor has declared it dead.
+async fn kill_and_watch(
+    start: Instant,
+    victim: Mesh,
+    nodes: &[Mesh],
+    owned: usize,
+    limit: Duration,
+) -> Result<(), String> {
+    let name = victim.name().to_owned();
     let mut watch = nodes[0].events();
-    let mut changes: Vec<_> = nodes.iter().map(|m| m.task_changes()).collect();
     say(
         start,
-        format!(
-            "killing {} without warning (it owned {} tasks)",
-            victim.name(),
-            lost.len()
-        ),
+        format!("killing {name} without warning (it owned {owned} tasks)"),
     );
     let killed = Instant::now();
     victim.shutdown().await;
-
-    let name = victim.name().to_owned();
-    // Narrate what the first survivor sees, as it sees it, until every survivor agrees.
     let deadline = Instant::now() + limit;
     while !nodes
         .iter()
@@ -175,19 +217,22 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             ));
         }
     }
+    let t = killed.elapsed().as_secs_f64();
     say(
         start,
-        format!(
-            "every survivor marks {name} dead ({:.2}s after the kill)",
-            killed.elapsed().as_secs_f64()
-        ),
+        format!("every survivor marks {name} dead ({t:.2}s after the kill)"),
     );
-    wait("the survivors own every task once", limit, || {
-        settled(&nodes, keys.len())
-    })
-    .await?;
+    Ok(())
+}
+
+/// What each survivor acquired since `changes` were subscribed, printed per node; a
+/// survivor that released anything is an error (it should have kept all it had).
+fn collect_moves(
+    nodes: &[Mesh],
+    changes: &mut [swimring::TaskChanges],
+) -> Result<BTreeSet<String>, String> {
     let mut moved = BTreeSet::new();
-    for (node, sub) in nodes.iter().zip(&mut changes) {
+    for (node, sub) in nodes.iter().zip(changes) {
         let mut got = Vec::new();
         while let Ok(Some(c)) = sub.try_recv() {
             got.extend(c.acquired);
@@ -203,23 +248,5 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         }
         moved.extend(got);
     }
-    if moved != lost {
-        return Err(format!(
-            "expected exactly {name}'s {} tasks to move, {} moved",
-            lost.len(),
-            moved.len()
-        ));
-    }
-    say(
-        start,
-        format!(
-            "exactly {name}'s {} tasks moved; every other task stayed put",
-            lost.len()
-        ),
-    );
-    for node in &nodes {
-        let _ = node.leave(Duration::from_secs(2)).await;
-    }
-    say(start, "survivors left gracefully; done");
-    Ok(())
+    Ok(moved)
 }
