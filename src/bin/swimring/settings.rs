@@ -265,26 +265,72 @@ fn read_tasks_file(path: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// Reads and parses a config file, naming the file and line of any error.
+fn read_config_file(path: &Path) -> Result<FileSettings, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map_or(1, |r| text[..r.start].lines().count().max(1));
+        let what = e.message().replace('\n', " ");
+        format!(
+            "invalid config file {} (line {line}): {what}",
+            path.display()
+        )
+    })
+}
+
+/// How tasks are placed: the owner tag (the flag's, else the file's), bounded loads and
+/// virtual nodes.
+fn placement_settings(
+    owner_tag: (Option<(String, String)>, Option<String>),
+    bounded_load: Option<f64>,
+    vnodes: Option<u32>,
+) -> Result<PlacementConfig, String> {
+    let mut placement = PlacementConfig::default();
+    placement.filter = match owner_tag {
+        (Some(tag), _) => Some(tag),
+        (None, Some(text)) => Some(parse_tag(&text).map_err(|e| format!("owner_tag: {e}"))?),
+        (None, None) => None,
+    };
+    if let Some(c) = bounded_load {
+        let bounded = BoundedLoad::new(c).map_err(|e| format!("bounded load: {e}"))?;
+        placement.policy = LoadPolicy::Bounded(bounded);
+    }
+    if let Some(v) = vnodes {
+        placement.vnodes_per_member = v;
+    }
+    Ok(placement)
+}
+
+/// The keys and the file they came from: the flag, then SWIMRING_KEY_FILE (both through
+/// clap), then SWIMRING_KEY, then the config file.
+fn key_settings(
+    flag: Option<PathBuf>,
+    env: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<(Vec<Key>, Option<PathBuf>), String> {
+    let key_file = match (flag, &env) {
+        (Some(path), _) => Some(path),
+        (None, Some(_)) => None,
+        (None, None) => file,
+    };
+    let keys = match (&key_file, env) {
+        (Some(path), _) => read_key_file(path)?,
+        (None, Some(env)) => parse_key_env(&env)?,
+        (None, None) => Vec::new(),
+    };
+    Ok((keys, key_file))
+}
+
 impl AgentArgs {
     /// Applies the precedence: flags and environment (already merged by clap), then the
     /// config file, then defaults.
     pub fn resolve(self) -> Result<Settings, String> {
         let file = match &self.config {
             None => FileSettings::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| {
-                    let line = e
-                        .span()
-                        .map_or(1, |r| text[..r.start].lines().count().max(1));
-                    let what = e.message().replace('\n', " ");
-                    format!(
-                        "invalid config file {} (line {line}): {what}",
-                        path.display()
-                    )
-                })?
-            }
+            Some(path) => read_config_file(path)?,
         };
         let tags = non_empty(self.meta)
             .map(|v| v.into_iter().collect())
@@ -296,33 +342,15 @@ impl AgentArgs {
         }
         tasks.sort();
         tasks.dedup();
-        let mut placement = PlacementConfig::default();
-        placement.filter = match (self.owner_tag, file.owner_tag) {
-            (Some(tag), _) => Some(tag),
-            (None, Some(text)) => Some(parse_tag(&text).map_err(|e| format!("owner_tag: {e}"))?),
-            (None, None) => None,
-        };
-        if let Some(c) = self.bounded_load.or(file.bounded_load) {
-            let bounded = BoundedLoad::new(c).map_err(|e| format!("bounded load: {e}"))?;
-            placement.policy = LoadPolicy::Bounded(bounded);
-        }
-        if let Some(v) = self.vnodes.or(file.vnodes) {
-            placement.vnodes_per_member = v;
-        }
+        let placement = placement_settings(
+            (self.owner_tag, file.owner_tag),
+            self.bounded_load.or(file.bounded_load),
+            self.vnodes.or(file.vnodes),
+        )?;
         let leave_timeout = self.leave_timeout.or(file.leave_timeout).unwrap_or(5.0);
         let leave_timeout = Duration::try_from_secs_f64(leave_timeout)
             .map_err(|_| format!("invalid leave timeout {leave_timeout}: must be seconds >= 0"))?;
-        // The flag, then SWIMRING_KEY_FILE (both through clap), then SWIMRING_KEY, then the file.
-        let key_file = match (self.key_file, &self.key_env) {
-            (Some(path), _) => Some(path),
-            (None, Some(_)) => None,
-            (None, None) => file.key_file,
-        };
-        let keys = match (&key_file, self.key_env) {
-            (Some(path), _) => read_key_file(path)?,
-            (None, Some(env)) => parse_key_env(&env)?,
-            (None, None) => Vec::new(),
-        };
+        let (keys, key_file) = key_settings(self.key_file, self.key_env, file.key_file)?;
         let (control, control_token) = control_settings(
             (self.control, file.control),
             self.control_token_file.or(file.control_token_file),
