@@ -12,7 +12,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use swimring::proto::{Config, Identity, Swim};
 use swimring::wire::codec::{self, Limits, Transport};
-use swimring::wire::{Ack, Alive, MemberState, Message, Ping, PushPull, State, Update};
+use swimring::wire::{Ack, Alive, Member, Message, Ping, PushPull, State, Update};
 
 fn addr(i: u32) -> SocketAddr {
     SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7946))
@@ -34,7 +34,7 @@ fn full_state(n: u32) -> Message {
         join: true,
         reply: false,
         members: (1..=n)
-            .map(|i| MemberState {
+            .map(|i| Member {
                 name: format!("node-{i:05}"),
                 addr: addr(i),
                 run: 1_700_000_000_000,

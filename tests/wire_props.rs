@@ -7,8 +7,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use swimring::wire::codec::{self, Limits, Transport};
 use swimring::wire::{
-    Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
-    Update,
+    Ack, Alive, Dead, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect, Update,
 };
 
 fn limits() -> Limits {
@@ -78,9 +77,9 @@ fn update() -> impl Strategy<Value = Update> {
     ]
 }
 
-fn member_state() -> impl Strategy<Value = MemberState> {
+fn member_state() -> impl Strategy<Value = Member> {
     (name(), addr(), any::<u64>(), any::<u32>(), state(), meta()).prop_map(
-        |(name, addr, run, incarnation, state, meta)| MemberState {
+        |(name, addr, run, incarnation, state, meta)| Member {
             name,
             addr,
             run,

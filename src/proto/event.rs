@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 /// A member as this node sees it: the same record a full-state exchange carries.
-pub use crate::wire::MemberState as Member;
+pub use crate::wire::Member;
 
 /// A change in the membership view.
 ///

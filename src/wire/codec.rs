@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::error::DecodeError;
 use super::message::{
-    Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
+    Ack, Alive, Dead, Left, Member, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
 };
 use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
 
@@ -123,7 +123,7 @@ pub fn push_pull_frame<'a>(
     from: &str,
     join: bool,
     reply: bool,
-    members: impl IntoIterator<Item = &'a MemberState>,
+    members: impl IntoIterator<Item = &'a Member>,
 ) -> Frame {
     /// [`PushPull`] with borrowed fields: serde encodes a reference as the value it points
     /// to, so the bytes are the same.
@@ -132,7 +132,7 @@ pub fn push_pull_frame<'a>(
         from: &'a str,
         join: bool,
         reply: bool,
-        members: Vec<&'a MemberState>,
+        members: Vec<&'a Member>,
     }
     let members = members.into_iter().collect();
     body(
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_borrowed_push_pull_encodes_like_an_owned_one() {
-        let member = |name: &str, meta_len: usize| MemberState {
+        let member = |name: &str, meta_len: usize| Member {
             name: name.into(),
             addr: "[::1]:7946".parse().unwrap(),
             run: 3,
@@ -431,7 +431,7 @@ mod tests {
             decode(&long_name, "", &l, Transport::Datagram),
             Err(DecodeError::Invalid { .. })
         ));
-        let member = MemberState {
+        let member = Member {
             name: "m".into(),
             addr: "[::1]:1".parse().unwrap(),
             run: 1,

@@ -154,10 +154,11 @@ impl Update {
     }
 }
 
-/// One member's full record as a node sees it: what a [`PushPull`] carries, and what the
-/// protocol core reports (as `proto::Member`).
+/// One member's full record as a node sees it: what a [`PushPull`] carries, and the same
+/// record the protocol core and the public API report (`proto::Member`, `swimring::Member`
+/// are this type: one record, one name).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct MemberState {
+pub struct Member {
     /// The member's name.
     pub name: String,
     /// Its gossip address.
@@ -182,7 +183,7 @@ pub struct PushPull {
     /// Whether the receiver should answer with its own state.
     pub reply: bool,
     /// Every member the sender knows, itself included.
-    pub members: Vec<MemberState>,
+    pub members: Vec<Member>,
 }
 
 /// Anything that travels in a frame.

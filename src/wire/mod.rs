@@ -16,10 +16,13 @@ pub mod seal;
 pub use codec::{Envelope, Limits};
 pub use error::DecodeError;
 pub use message::{
-    Ack, Alive, Dead, Left, MemberState, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
-    Update,
+    Ack, Alive, Dead, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect, Update,
 };
 pub use seal::{Key, KeyError, KeyId, Keyring};
+
+/// The former name of [`Member`], kept so code written against 0.1 still builds.
+#[deprecated(since = "0.2.0", note = "renamed `Member`: one record, one name")]
+pub type MemberState = Member;
 
 /// Longest member name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
