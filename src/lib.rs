@@ -45,6 +45,9 @@
 //! 3. Sleep until `poll_timeout` (or the next input), then call `handle_timeout` with the
 //!    current time. After `handle_timeout(now)`, `poll_timeout()` is later than `now`.
 //!
+//! `examples/sans_io.rs` follows this loop by hand over two in-memory nodes, from a join to
+//! a crash declared dead (`cargo run --example sans_io`).
+//!
 //! Operations the protocol forbids are refused by the core with a
 //! [`proto::ProtoError`] and change nothing (a node that left cannot join or change its
 //! metadata; metadata is bounded by `max_meta`).
