@@ -157,47 +157,56 @@ impl Swim {
     }
 
     pub(super) fn apply_dead(&mut self, now: Instant, d: Dead) {
-        if d.name == self.me.name {
-            self.accused(now, d.run, d.incarnation);
-            return;
-        }
-        let Some(rec) = self.members.get(d.name.as_str()) else {
-            return;
-        };
-        let m = rec.member();
-        if d.run != m.run || d.incarnation < m.incarnation || !m.state.is_live() {
-            return;
-        }
-        let member = Member {
-            incarnation: d.incarnation,
-            state: State::Dead,
-            ..m.clone()
-        };
-        self.queue(&Update::Dead(d));
-        let member = self.change(now, &member);
-        self.events.push_back(Event::Dead(member));
+        let (run, incarnation) = (d.run, d.incarnation);
+        let name = d.name.clone();
+        self.apply_gone(now, &name, (run, incarnation), State::Dead, Update::Dead(d));
     }
 
     pub(super) fn apply_left(&mut self, now: Instant, l: Left) {
-        if l.name == self.me.name {
-            self.accused(now, l.run, l.incarnation);
+        let (run, incarnation) = (l.run, l.incarnation);
+        let name = l.name.clone();
+        self.apply_gone(now, &name, (run, incarnation), State::Left, Update::Left(l));
+    }
+
+    /// A rumour that `name`'s run `run` is dead or has left at `incarnation` (`state`).
+    /// About this node, it is refuted; about another, it applies to the same run at that
+    /// incarnation or newer, unless the member is already past it: dead applies only to a
+    /// live member, left to anything but left. The rumour is passed on.
+    fn apply_gone(
+        &mut self,
+        now: Instant,
+        name: &str,
+        (run, incarnation): (u64, u32),
+        state: State,
+        rumour: Update,
+    ) {
+        if name == self.me.name {
+            self.accused(now, run, incarnation);
             return;
         }
-        let Some(rec) = self.members.get(l.name.as_str()) else {
+        let Some(rec) = self.members.get(name) else {
             return;
         };
         let m = rec.member();
-        if l.run != m.run || l.incarnation < m.incarnation || m.state == State::Left {
+        let applies = match state {
+            State::Dead => m.state.is_live(),
+            _ => m.state != State::Left,
+        };
+        if run != m.run || incarnation < m.incarnation || !applies {
             return;
         }
         let member = Member {
-            incarnation: l.incarnation,
-            state: State::Left,
+            incarnation,
+            state,
             ..m.clone()
         };
-        self.queue(&Update::Left(l));
+        self.queue(&rumour);
         let member = self.change(now, &member);
-        self.events.push_back(Event::Left(member));
+        self.events.push_back(if state == State::Dead {
+            Event::Dead(member)
+        } else {
+            Event::Left(member)
+        });
     }
 
     /// Sets the record of `m.name` to `m` (adding it if new), keeping the pools, timers and
