@@ -1,7 +1,11 @@
 //! What an operator may do to other members' records (serf's `force-leave`).
 
-use super::*;
+use std::time::Instant;
+
+use super::Swim;
 use crate::proto::error::ForceLeaveError;
+use crate::proto::event::Member;
+use crate::wire::{Left, State};
 
 impl Swim {
     /// Marks a failed member left on an operator's word, as serf's `force-leave` does: the

@@ -1,7 +1,13 @@
 //! Applying rumours: alive, suspect, dead and left updates about other members, the
 //! suspicion timers they start, and forgetting members gone long enough.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Swim;
+use crate::proto::event::{Event, Member};
+use crate::proto::suspicion::{Suspicion, min_timeout};
+use crate::wire::{Alive, Dead, Left, Message, State, Suspect, Update};
 
 impl Swim {
     /// Applies one rumour. `newcomers` is how many unknown members may still be admitted from

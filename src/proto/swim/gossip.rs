@@ -1,7 +1,15 @@
 //! Dissemination: queueing rumours, piggybacking them on every datagram, and the periodic
 //! gossip round.
 
-use super::*;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use super::Swim;
+use crate::proto::broadcast::retransmit_limit;
+use crate::proto::event::{Channel, Transmit};
+use crate::wire::codec::{self, Frame};
+use crate::wire::{Message, Update};
 
 impl Swim {
     pub(super) fn queue(&mut self, u: &Update) {

@@ -1,7 +1,14 @@
 //! This node's own record: its metadata, its graceful leave, and its answer to rumours
 //! about itself (refutation).
 
-use super::*;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::Swim;
+use crate::proto::error::{ProtoError, check_meta};
+use crate::proto::event::Event;
+use crate::wire::{Alive, Left, State, Update};
 
 impl Swim {
     /// Publishes new metadata: raises the incarnation and gossips it. Refused, changing

@@ -10,13 +10,9 @@ mod local;
 mod probe;
 mod sync;
 
-use super::error::{ProtoError, check_meta};
-use probe::{LateAck, Probe, Relay};
-
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,19 +20,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::awareness::Awareness;
-use super::broadcast::{Broadcasts, retransmit_limit};
+use super::broadcast::Broadcasts;
 use super::config::{Config, ConfigError};
-use super::event::{Channel, Event, Member, Transmit};
+use super::error::{ProtoError, check_meta};
+use super::event::{Event, Member, Transmit};
 use super::interner::{Interner, Name};
 use super::order::ProbeOrder;
 use super::stats::Stats;
-use super::suspicion::{Suspicion, min_timeout};
 use super::table::{Record, Table};
-use crate::wire::codec::{self, Frame, Limits, Transport};
-use crate::wire::{
-    Ack, Alive, Dead, DecodeError, Left, MAX_NAME_LEN, Message, Nack, Ping, PingReq, PushPull,
-    State, Suspect, Update,
-};
+use crate::wire::codec::{self, Limits, Transport};
+use crate::wire::{Ack, DecodeError, MAX_NAME_LEN, Message, State};
+use probe::{LateAck, Probe, Relay};
 
 /// Who this node is.
 #[derive(Debug, Clone, PartialEq, Eq)]

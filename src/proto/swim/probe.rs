@@ -1,7 +1,13 @@
 //! Probing: the direct ping, the indirect ping-req through relays and the stream fallback,
 //! acks and nacks, round-trip times, and the failed probe that raises a suspicion.
 
-use super::*;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::Swim;
+use crate::proto::interner::Name;
+use crate::wire::codec;
+use crate::wire::{Ack, Message, Nack, Ping, PingReq, State, Suspect, Update};
 
 /// The last failed probe, whose ack may still come: a late direct ack still measures the
 /// target's round-trip time, so a slow member gets more patience from the next probe.

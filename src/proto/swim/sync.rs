@@ -1,7 +1,14 @@
 //! Full-state sync: joining through seeds, periodic push-pull, reconnecting to dead members,
 //! merging a received state, and a view handed in out of band.
 
-use super::*;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::Swim;
+use crate::proto::error::ProtoError;
+use crate::proto::event::{Event, Member};
+use crate::wire::codec::{self, Frame};
+use crate::wire::{Alive, Left, PushPull, State, Suspect, Update};
 
 impl Swim {
     /// Starts a full-state exchange with each address (seeds or any member). Answers arrive
