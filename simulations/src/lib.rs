@@ -11,17 +11,21 @@
 //! - [`output`] writes `summary.json`, CSV series and SVG plots; [`sweep`] and [`tune`] run
 //!   many scenarios.
 
+mod builtins;
 mod cluster;
 pub mod metrics;
 mod network;
 pub mod output;
 mod runner;
 mod scenario;
+mod summary;
 pub mod sweep;
 pub mod tune;
 
+pub use builtins::BUILTINS;
 pub use cluster::{Bug, Cluster, EngineStats, NodeId, Observed, addr_of};
 pub use network::{Burst, Fate, Latency, Network};
-pub use runner::{Predicted, RunOptions, RunResult, Summary, Totals, peak_rss_mib, run};
-pub use scenario::{Action, BUILTINS, NetSpec, Scenario, Start, Target};
+pub use runner::{RunOptions, run};
+pub use scenario::{Action, NetSpec, Scenario, Start, Target};
+pub use summary::{Predicted, RunResult, Summary, Totals, peak_rss_mib};
 pub use swimring::proto::Timings;

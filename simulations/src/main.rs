@@ -225,62 +225,73 @@ fn real_main(cli: &Cli) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(n) = cli.sweep {
-        let first = cli.seed.unwrap_or(1);
-        let nodes = cli.nodes.unwrap_or(0);
-        let failures = sweep::sweep(first, n, nodes, bug(cli), |seed, f| {
-            if let Some(f) = f {
-                eprintln!("FAIL seed {seed}: {}", f.reason);
-                eprintln!("  reproduce: {}", f.command);
-            } else if !cli.quiet {
-                eprintln!("ok   seed {seed}");
-            }
-        })?;
-        println!("sweep: {} seeds, {} failed", n, failures.len());
-        return Ok(if failures.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        return sweep_seeds(cli, n);
     }
     if cli.tune {
-        let nodes = cli.nodes.unwrap_or(50);
-        let seed = cli.seed.unwrap_or(1);
-        let points = tune::tune(nodes, seed, cli.quick, |p| {
-            if !cli.quiet {
-                eprintln!(
-                    "probe {}ms mult {} k {} gossip {}x{}ms: detection {:.2}s, fp {}, {:.0} B/node/s",
-                    p.probe_ms,
-                    p.suspicion_mult,
-                    p.indirect,
-                    p.gossip_nodes,
-                    p.gossip_ms,
-                    p.detection_s,
-                    p.false_positives,
-                    p.bytes_per_node_s
-                );
-            }
-        })?;
-        tune::write_tune(&cli.out, &points)?;
-        let front = points.iter().filter(|p| p.pareto).count();
-        println!(
-            "tune: {} points, {} on the Pareto front; wrote {}",
-            points.len(),
-            front,
-            cli.out.join("tune.csv").display()
-        );
-        return Ok(ExitCode::SUCCESS);
+        return tune_grid(cli);
     }
     let s = scenario(cli)?;
     if cli.print_scenario {
         print!("{}", toml::to_string(&s).map_err(|e| e.to_string())?);
         return Ok(ExitCode::SUCCESS);
     }
+    run_one(cli, &s)
+}
+
+/// `--sweep N`: N seeds of the random scenario, each checked by the sweep's verdict.
+fn sweep_seeds(cli: &Cli, n: u64) -> Result<ExitCode, String> {
+    let first = cli.seed.unwrap_or(1);
+    let nodes = cli.nodes.unwrap_or(0);
+    let failures = sweep::sweep(first, n, nodes, bug(cli), |seed, f| {
+        if let Some(f) = f {
+            eprintln!("FAIL seed {seed}: {}", f.reason);
+            eprintln!("  reproduce: {}", f.command);
+        } else if !cli.quiet {
+            eprintln!("ok   seed {seed}");
+        }
+    })?;
+    println!("sweep: {} seeds, {} failed", n, failures.len());
+    Ok(exit_code(failures.is_empty()))
+}
+
+/// `--tune`: the timing grid, written as `tune.csv` and `tune.svg`.
+fn tune_grid(cli: &Cli) -> Result<ExitCode, String> {
+    let nodes = cli.nodes.unwrap_or(50);
+    let seed = cli.seed.unwrap_or(1);
+    let points = tune::tune(nodes, seed, cli.quick, |p| {
+        if !cli.quiet {
+            eprintln!(
+                "probe {}ms mult {} k {} gossip {}x{}ms: detection {:.2}s, fp {}, {:.0} B/node/s",
+                p.probe_ms,
+                p.suspicion_mult,
+                p.indirect,
+                p.gossip_nodes,
+                p.gossip_ms,
+                p.detection_s,
+                p.false_positives,
+                p.bytes_per_node_s
+            );
+        }
+    })?;
+    tune::write_tune(&cli.out, &points)?;
+    let front = points.iter().filter(|p| p.pareto).count();
+    println!(
+        "tune: {} points, {} on the Pareto front; wrote {}",
+        points.len(),
+        front,
+        cli.out.join("tune.csv").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One scenario: run, written out, judged, and with `--check-determinism` run again.
+fn run_one(cli: &Cli, s: &Scenario) -> Result<ExitCode, String> {
     let opts = RunOptions {
         progress: !cli.quiet,
         record_events: false,
         bug: bug(cli),
     };
-    let r = run(&s, &opts)?;
+    let r = run(s, &opts)?;
     output::write_run(&cli.out, &r, !cli.no_plots)?;
     let sm = &r.summary;
     println!(
@@ -306,7 +317,7 @@ fn real_main(cli: &Cli) -> Result<ExitCode, String> {
         ok = false;
     }
     if cli.check_determinism {
-        let again = run(&s, &opts)?;
+        let again = run(s, &opts)?;
         if again.summary.trace_hash == sm.trace_hash {
             println!("determinism: ok, both runs gave trace {}", sm.trace_hash);
         } else {
@@ -317,9 +328,14 @@ fn real_main(cli: &Cli) -> Result<ExitCode, String> {
             ok = false;
         }
     }
-    Ok(if ok {
+    Ok(exit_code(ok))
+}
+
+/// Success when `ok`, failure otherwise.
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }

@@ -4,8 +4,9 @@
 //! truth within a bound. A failure names the exact command that replays it.
 
 use crate::cluster::Bug;
-use crate::runner::{RunOptions, RunResult, run};
+use crate::runner::{RunOptions, run};
 use crate::scenario::Scenario;
+use crate::summary::RunResult;
 
 /// One seed that failed.
 #[derive(Debug, Clone)]

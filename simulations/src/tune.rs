@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::output::write;
@@ -111,6 +112,33 @@ pub fn mark_pareto(points: &mut [Point]) {
 
 /// Writes `tune.csv` and `tune.svg` under `dir`.
 pub fn write_tune(dir: &Path, points: &[Point]) -> Result<(), String> {
+    write(&dir.join("tune.csv"), &tune_csv(points))?;
+    let path = dir.join("tune.svg");
+    let e = |x: &dyn std::fmt::Display| format!("cannot write {}: {x}", path.display());
+    let root = SVGBackend::new(&path, (1100, 460)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let (left, right) = root.split_horizontally(550);
+    let finite: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.detection_s.is_finite())
+        .collect();
+    let false_positives = Panel {
+        caption: "detection vs false positives",
+        y_desc: "false positives (dead declarations about up nodes)",
+        y: |p| p.false_positives as f64,
+    };
+    let bandwidth = Panel {
+        caption: "detection vs bandwidth",
+        y_desc: "bytes per node per second",
+        y: |p| p.bytes_per_node_s,
+    };
+    draw_panel(&left, &finite, &false_positives).map_err(|x| e(&x))?;
+    draw_panel(&right, &finite, &bandwidth).map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
+
+/// One row per grid point, with whether it is on the Pareto front.
+fn tune_csv(points: &[Point]) -> String {
     let mut csv = String::from(
         "probe_interval_ms,probe_timeout_ms,suspicion_mult,indirect_checks,gossip_nodes,gossip_interval_ms,detection_p50_s,false_positive_events,bytes_per_node_per_s,pareto\n",
     );
@@ -130,96 +158,64 @@ pub fn write_tune(dir: &Path, points: &[Point]) -> Result<(), String> {
             p.pareto
         );
     }
-    write(&dir.join("tune.csv"), &csv)?;
-    let path = dir.join("tune.svg");
-    let e = |x: &dyn std::fmt::Display| format!("cannot write {}: {x}", path.display());
-    let root = SVGBackend::new(&path, (1100, 460)).into_drawing_area();
-    root.fill(&WHITE).map_err(|x| e(&x))?;
-    let (left, right) = root.split_horizontally(550);
-    let finite: Vec<&Point> = points
-        .iter()
-        .filter(|p| p.detection_s.is_finite())
-        .collect();
-    let xmax = finite.iter().map(|p| p.detection_s).fold(1.0, f64::max) * 1.1;
-    let fpmax = finite
-        .iter()
-        .map(|p| p.false_positives as f64)
-        .fold(1.0, f64::max)
-        * 1.1;
-    let bmax = finite
-        .iter()
-        .map(|p| p.bytes_per_node_s)
-        .fold(1.0, f64::max)
-        * 1.1;
-    for (area, ymax, ydesc, which) in [
-        (
-            &left,
-            fpmax,
-            "false positives (dead declarations about up nodes)",
-            0,
-        ),
-        (&right, bmax, "bytes per node per second", 1),
-    ] {
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                if which == 0 {
-                    "detection vs false positives"
-                } else {
-                    "detection vs bandwidth"
-                },
-                ("sans-serif", 16),
-            )
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
-            .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .x_desc("median detection by every node (s)")
-            .y_desc(ydesc)
-            .draw()
-            .map_err(|x| e(&x))?;
-        let y = |p: &Point| {
-            if which == 0 {
-                p.false_positives as f64
-            } else {
-                p.bytes_per_node_s
-            }
-        };
-        chart
-            .draw_series(
-                finite
-                    .iter()
-                    .filter(|p| !p.pareto)
-                    .map(|p| Circle::new((p.detection_s, y(p)), 3, BLUE.mix(0.5).filled())),
-            )
-            .map_err(|x| e(&x))?
-            .label("grid point")
-            .legend(|(x, y)| Circle::new((x + 8, y), 3, BLUE.filled()));
-        chart
-            .draw_series(finite.iter().filter(|p| p.pareto).map(|p| {
-                EmptyElement::at((p.detection_s, y(p)))
-                    + Circle::new((0, 0), 5, RED.filled())
-                    + Text::new(
-                        format!(
-                            "{}ms m{} k{} g{}",
-                            p.probe_ms, p.suspicion_mult, p.indirect, p.gossip_nodes
-                        ),
-                        (6, -4),
-                        ("sans-serif", 10),
-                    )
-            }))
-            .map_err(|x| e(&x))?
-            .label("Pareto front")
-            .legend(|(x, y)| Circle::new((x + 8, y), 5, RED.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|x| e(&x))?;
-    }
-    root.present().map_err(|x| e(&x))
+    csv
+}
+
+/// One scatter plot of `tune.svg`: detection time against the cost `y`.
+struct Panel {
+    caption: &'static str,
+    y_desc: &'static str,
+    y: fn(&Point) -> f64,
+}
+
+/// Draws `panel` for `points` on `area`, the Pareto front labelled with its settings.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: &[&Point],
+    panel: &Panel,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let y = panel.y;
+    let xmax = points.iter().map(|p| p.detection_s).fold(1.0, f64::max) * 1.1;
+    let ymax = points.iter().map(|p| y(p)).fold(1.0, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.caption, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("median detection by every node (s)")
+        .y_desc(panel.y_desc)
+        .draw()?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .filter(|p| !p.pareto)
+                .map(|p| Circle::new((p.detection_s, y(p)), 3, BLUE.mix(0.5).filled())),
+        )?
+        .label("grid point")
+        .legend(|(x, y)| Circle::new((x + 8, y), 3, BLUE.filled()));
+    chart
+        .draw_series(points.iter().filter(|p| p.pareto).map(|p| {
+            EmptyElement::at((p.detection_s, y(p)))
+                + Circle::new((0, 0), 5, RED.filled())
+                + Text::new(
+                    format!(
+                        "{}ms m{} k{} g{}",
+                        p.probe_ms, p.suspicion_mult, p.indirect, p.gossip_nodes
+                    ),
+                    (6, -4),
+                    ("sans-serif", 10),
+                )
+        }))?
+        .label("Pareto front")
+        .legend(|(x, y)| Circle::new((x + 8, y), 5, RED.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
 }
