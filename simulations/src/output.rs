@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::summary::RunResult;
@@ -68,19 +70,13 @@ pub fn convergence_svg(path: &Path, r: &RunResult) -> Result<(), String> {
         "{}: {} nodes, seed {} — fraction of running nodes agreeing",
         r.summary.scenario, r.summary.nodes, r.summary.seed
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..end, 0.0..1.02)
-        .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .x_desc("virtual time (s)")
-        .y_desc("agreeing / running")
-        .draw()
-        .map_err(|x| e(&x))?;
+    let mut chart = fraction_chart(
+        &root,
+        &title,
+        end,
+        ("virtual time (s)", "agreeing / running"),
+    )
+    .map_err(|x| e(&x))?;
     for (t, label) in &r.marks {
         chart
             .draw_series(LineSeries::new(
@@ -111,16 +107,49 @@ pub fn convergence_svg(path: &Path, r: &RunResult) -> Result<(), String> {
             .label(format!("converged at {t:.1} s"))
             .legend(|(x, y)| Circle::new((x + 8, y), 4, RED.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(&x))?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))
 }
 
+/// The chart a plot in this module draws on: `title` above, x from 0 to `xmax`, y a
+/// fraction from 0 to 1 (with a little headroom), and the two axes' descriptions.
+fn fraction_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    xmax: f64,
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..xmax, 0.0..1.02)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()?;
+    Ok(chart)
+}
+
+/// A chart with linear f64 axes, as every plot of the simulator has.
+pub(crate) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The series labels in a box at `position`, the same style on every plot.
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+}
+
+/// The empirical CDF of `v` as a step line.
 fn cdf(v: &[f64]) -> Vec<(f64, f64)> {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -146,19 +175,8 @@ pub fn detection_cdf_svg(path: &Path, r: &RunResult) -> Result<(), String> {
         "{}: detection latency CDF ({} crashes)",
         r.summary.scenario, r.summary.failures
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..xmax, 0.0..1.02)
-        .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds after the crash")
-        .y_desc("fraction of crashes")
-        .draw()
-        .map_err(|x| e(&x))?;
+    let axes = ("seconds after the crash", "fraction of crashes");
+    let mut chart = fraction_chart(&root, &title, xmax, axes).map_err(|x| e(&x))?;
     for (v, color, label) in [
         (first, BLUE, "first node declares dead"),
         (all, RED, "every live node declares dead"),
@@ -181,13 +199,7 @@ pub fn detection_cdf_svg(path: &Path, r: &RunResult) -> Result<(), String> {
             )))
             .map_err(|x| e(&x))?;
     } else {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|x| e(&x))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(|x| e(&x))?;
     }
     root.present().map_err(|x| e(&x))
 }

@@ -2,13 +2,12 @@
 //! workload with three crashes, scored by detection time, false positives and bandwidth; the
 //! Pareto front is the set of settings no other setting beats on all three.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::output::write;
+use crate::output::{legend, write};
 use crate::runner::{RunOptions, run};
 use crate::scenario::Scenario;
 
@@ -33,6 +32,38 @@ pub struct Point {
     pub bytes_per_node_s: f64,
     /// On the Pareto front.
     pub pareto: bool,
+}
+
+impl Point {
+    /// The columns of `tune.csv`, in the order of [`Point::values`].
+    const COLUMNS: [&'static str; 10] = [
+        "probe_interval_ms",
+        "probe_timeout_ms",
+        "suspicion_mult",
+        "indirect_checks",
+        "gossip_nodes",
+        "gossip_interval_ms",
+        "detection_p50_s",
+        "false_positive_events",
+        "bytes_per_node_per_s",
+        "pareto",
+    ];
+
+    /// The point's row of `tune.csv`, one value per [`Point::COLUMNS`].
+    fn values(&self) -> [String; 10] {
+        [
+            self.probe_ms.to_string(),
+            (self.probe_ms / 2).to_string(),
+            self.suspicion_mult.to_string(),
+            self.indirect.to_string(),
+            self.gossip_nodes.to_string(),
+            self.gossip_ms.to_string(),
+            format!("{:.3}", self.detection_s),
+            self.false_positives.to_string(),
+            format!("{:.1}", self.bytes_per_node_s),
+            self.pareto.to_string(),
+        ]
+    }
 }
 
 /// The grid: `quick` keeps it to a handful of points (tests).
@@ -139,24 +170,9 @@ pub fn write_tune(dir: &Path, points: &[Point]) -> Result<(), String> {
 
 /// One row per grid point, with whether it is on the Pareto front.
 fn tune_csv(points: &[Point]) -> String {
-    let mut csv = String::from(
-        "probe_interval_ms,probe_timeout_ms,suspicion_mult,indirect_checks,gossip_nodes,gossip_interval_ms,detection_p50_s,false_positive_events,bytes_per_node_per_s,pareto\n",
-    );
+    let mut csv = Point::COLUMNS.join(",") + "\n";
     for p in points {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{:.3},{},{:.1},{}",
-            p.probe_ms,
-            p.probe_ms / 2,
-            p.suspicion_mult,
-            p.indirect,
-            p.gossip_nodes,
-            p.gossip_ms,
-            p.detection_s,
-            p.false_positives,
-            p.bytes_per_node_s,
-            p.pareto
-        );
+        csv += &(p.values().join(",") + "\n");
     }
     csv
 }
@@ -212,10 +228,5 @@ fn draw_panel<DB: DrawingBackend>(
         }))?
         .label("Pareto front")
         .legend(|(x, y)| Circle::new((x + 8, y), 5, RED.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
