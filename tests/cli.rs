@@ -181,13 +181,20 @@ fn only_members_with_the_owner_tag_own_tasks() {
 #[test]
 fn json_events_are_one_object_per_line() {
     let mut agents = Agents(vec![agent("127.79.1.1", None, &["--events", "json"])]);
-    agents.0.push(agent(
-        "127.79.1.2",
-        Some("127.79.1.1:7946"),
-        &["--events", "json"],
-    ));
-    wait_for("the second agent joins", BOUND, || {
+    // Tasks of its own as well, so that once joined (it claims nothing before) it owns some
+    // of them on the two-member ring, whatever the hashes of the shared three say.
+    let own: Vec<String> = (0..16)
+        .flat_map(|i| ["--task".into(), format!("own-{i}")])
+        .collect();
+    let mut extra = vec!["--events", "json"];
+    extra.extend(own.iter().map(String::as_str));
+    agents
+        .0
+        .push(agent("127.79.1.2", Some("127.79.1.1:7946"), &extra));
+    wait_for("the second agent joins and claims its share", BOUND, || {
         states("127.79.1.1:7373").len() == 2
+            && json(&["tasks", "--json", "--control", "127.79.1.2:7373"])
+                .is_some_and(|v| v["tasks"].as_array().is_some_and(|t| !t.is_empty()))
     });
     // SIGTERM: graceful leave, exit 0, and the events it printed are JSON lines.
     let pid = agents.0[1].id().to_string();

@@ -92,6 +92,8 @@ counters! {
         pub members_refused: u64,
         /// Independent confirmations of suspicions this node held, each shortening a timeout.
         pub suspicions_confirmed: u64,
+        /// Full states from other members merged (a join's answer, a push-pull either way).
+        pub states_merged: u64,
         ;
         /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
         pub health_score: u32,
@@ -155,7 +157,7 @@ mod tests {
             ..Stats::default()
         };
         let list = s.counters();
-        assert_eq!(list.len(), 17);
+        assert_eq!(list.len(), 18);
         let r = list.iter().find(|c| c.name == "refutations").unwrap();
         assert_eq!(
             (r.value, r.help),

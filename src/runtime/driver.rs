@@ -16,13 +16,13 @@ use super::clock::now;
 use super::events::TaskChange;
 use super::join::{SeedAnswer, tally};
 use super::net;
+use super::placing::Placing;
 use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
-use crate::placement::LocalTasks;
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
-use crate::ring::{Reassignment, Ring};
+use crate::ring::Ring;
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
 use crate::wire::seal::{Keyring, Origin, SEAL_OVERHEAD};
 
@@ -32,9 +32,6 @@ const RECV_BUFFER: usize = 65_536;
 const MAX_INBOUND_STREAMS: usize = 64;
 /// Stream payloads waiting for the loop.
 const INBOUND_QUEUE: usize = 256;
-/// Shortest wait between a membership change and the ring rebuild it causes: changes that
-/// arrive together (a join storm) are placed once.
-const MIN_PLACEMENT_DELAY: Duration = Duration::from_millis(20);
 
 /// Shortest interval between two warnings of one kind that may repeat on every packet.
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -231,12 +228,7 @@ pub(crate) struct Driver {
     pub(crate) tasks: JoinSet<()>,
     shared: Arc<Shared>,
     out: Outputs,
-    placer: LocalTasks,
-    /// When membership changed and the ring has yet to follow.
-    placement_due: Option<Instant>,
-    /// How long the last ring rebuild took: the next waits at least four times that, so
-    /// placement never takes more than a fifth of the loop's time.
-    last_rebuild: Duration,
+    placing: Placing,
     leave_waiters: Vec<oneshot::Sender<()>>,
     stream_timeout: Duration,
     /// Whether the member list changed since the snapshot was last rebuilt.
@@ -254,7 +246,7 @@ impl Driver {
         cmds: mpsc::Receiver<Command>,
         shared: Arc<Shared>,
         out: Outputs,
-        placer: LocalTasks,
+        placing: Placing,
         stream_timeout: Duration,
     ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
@@ -280,10 +272,7 @@ impl Driver {
             tasks,
             shared,
             out,
-            placer,
-            // Place at once: the initial tasks and this node alone.
-            placement_due: Some(now()),
-            last_rebuild: Duration::ZERO,
+            placing,
             leave_waiters: Vec::new(),
             stream_timeout,
             dirty: true,
@@ -300,7 +289,7 @@ impl Driver {
         loop {
             // The core guarantees its deadline is later than the last `handle_timeout`.
             let mut deadline = self.swim.poll_timeout();
-            if let Some(due) = self.placement_due {
+            if let Some(due) = self.placing.deadline() {
                 deadline = deadline.min(due);
             }
             sleep.as_mut().reset(deadline.into());
@@ -319,9 +308,7 @@ impl Driver {
                 Some(inbound) = self.inbound_rx.recv() => self.inbound(inbound),
                 () = &mut sleep => {
                     let at = now();
-                    if self.placement_due.is_some_and(|due| due <= at) {
-                        self.place();
-                    }
+                    self.place(at);
                     self.swim.handle_timeout(at);
                 }
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
@@ -366,21 +353,19 @@ impl Driver {
             Command::Leave { disseminated } => {
                 self.swim.leave(now());
                 self.dirty = true;
-                self.schedule_placement();
+                self.placing.schedule(now());
                 self.leave_waiters.push(disseminated);
             }
             Command::AddTasks { keys, done } => {
-                let change = self.placer.add(keys);
-                self.publish_tasks(change);
+                self.placing.add(keys, (&self.shared, &self.out.tasks));
                 let _ = done.send(());
             }
             Command::RemoveTasks { keys, done } => {
-                let change = self.placer.remove(&keys);
-                self.publish_tasks(change);
+                self.placing.remove(&keys, (&self.shared, &self.out.tasks));
                 let _ = done.send(());
             }
             Command::IsTask { key, answer } => {
-                let _ = answer.send(self.placer.table().contains(key.as_str()));
+                let _ = answer.send(self.placing.table().contains(key.as_str()));
             }
             Command::ForceLeave { name, prune, done } => {
                 let r = self.swim.force_leave(now(), &name, prune);
@@ -493,9 +478,13 @@ impl Driver {
         while let Some(event) = self.swim.poll_event() {
             log_event(&event);
             self.dirty = true;
-            self.schedule_placement();
+            self.placing.schedule(now());
             // No subscriber is not an error: events are dropped until someone listens.
             let _ = self.out.events.send(event);
+        }
+        if self.placing.waiting() && self.joined() {
+            // The first full state merged: place now rather than at the wait's end.
+            self.placing.schedule(now());
         }
         if !self.leave_waiters.is_empty() && self.swim.leave_disseminated() {
             for w in self.leave_waiters.drain(..) {
@@ -505,54 +494,16 @@ impl Driver {
         self.publish();
     }
 
-    fn schedule_placement(&mut self) {
-        if self.placement_due.is_none() {
-            self.placement_due = Some(now() + MIN_PLACEMENT_DELAY.max(self.last_rebuild * 4));
-        }
+    /// Whether this node has merged a full state from a member: it has joined.
+    fn joined(&self) -> bool {
+        self.swim.stats().states_merged > 0
     }
 
-    /// Rebuilds the ring from the current view if the set of members that may own work
-    /// changed, and tells subscribers what this node gained and lost.
-    fn place(&mut self) {
-        self.placement_due = None;
-        let started = now();
-        if let Some(change) = self.placer.update(self.swim.members()) {
-            self.last_rebuild = now() - started;
-            let ring = Arc::new(self.placer.ring().clone());
-            self.shared
-                .snapshot
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .ring = ring;
-            self.publish_tasks(change);
-        }
-    }
-
-    fn publish_tasks(&mut self, change: Reassignment<String>) {
-        let owned = self
-            .placer
-            .table()
-            .owned_by(self.swim.local().name.as_str())
-            .cloned()
-            .collect();
-        self.shared
-            .snapshot
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .owned = owned;
-        if change.is_empty() {
-            return;
-        }
-        tracing::info!(
-            acquired = change.acquired.len(),
-            released = change.released.len(),
-            "tasks reassigned"
-        );
-        let _ = self.out.tasks.send(TaskChange {
-            acquired: change.acquired,
-            released: change.released,
-            ring_checksum: self.placer.ring().checksum(),
-        });
+    /// Runs placement if it is due (see [`Placing::tick`]).
+    fn place(&mut self, at: Instant) {
+        let joined = self.placing.waiting() && self.joined();
+        let out = (&*self.shared, &self.out.tasks);
+        self.placing.tick(at, joined, self.swim.members(), out);
     }
 
     fn publish(&mut self) {

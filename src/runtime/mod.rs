@@ -34,12 +34,14 @@
 //! See `docs/RUNTIME.md` for the run loop, threading, the event-order guarantee and shutdown.
 
 mod builder;
+mod claim;
 mod clock;
 mod driver;
 mod events;
 mod join;
 mod net;
 mod operate;
+mod placing;
 mod ratelimit;
 mod secure;
 
@@ -53,7 +55,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use crate::placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
-pub use builder::MeshBuilder;
+pub use builder::{MeshBuilder, default_join_wait};
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
 
 use crate::error::Error;

@@ -82,6 +82,9 @@ async fn start(s: &Settings) -> Result<(Mesh, Events, TaskChanges), String> {
     if let Some(a) = s.advertise {
         builder = builder.advertise(a);
     }
+    if let Some(wait) = s.join_wait {
+        builder = builder.join_wait(wait);
+    }
     // Subscribed before anything happens: the first events are the joins.
     builder.start_subscribed().await.map_err(|e| e.to_string())
 }

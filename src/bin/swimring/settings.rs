@@ -121,6 +121,11 @@ pub struct AgentArgs {
     /// Seconds to spend telling others on SIGINT/SIGTERM before exiting [default: 5].
     #[arg(long, env = "SWIMRING_LEAVE_TIMEOUT")]
     leave_timeout: Option<f64>,
+    /// Seconds a node started with seeds claims no task while it has not joined (received a
+    /// member's full state); past it, it claims anyway and logs a warning [default: the
+    /// reconnect interval plus the stream timeout: 12.5 s on the lan profile, 2 s on local].
+    #[arg(long, env = "SWIMRING_JOIN_WAIT")]
+    join_wait: Option<f64>,
     /// A file of cluster keys, one base64 key per line, the first sealing what this agent
     /// sends (see `swimring keygen`). Instead, SWIMRING_KEY may hold comma-separated keys.
     #[arg(long, env = "SWIMRING_KEY_FILE")]
@@ -159,6 +164,7 @@ struct FileSettings {
     vnodes: Option<u32>,
     events: Option<EventFormat>,
     leave_timeout: Option<f64>,
+    join_wait: Option<f64>,
     key_file: Option<PathBuf>,
     insecure_plaintext: Option<bool>,
     /// The `[protocol]` table: single timings on top of the profile, for tuning.
@@ -184,6 +190,8 @@ pub struct Settings {
     pub placement: PlacementConfig,
     pub events: EventFormat,
     pub leave_timeout: Duration,
+    /// How long claims wait for the join; `None` for the mesh's default.
+    pub join_wait: Option<Duration>,
     /// Cluster keys, the primary first; none runs in the clear.
     pub keys: Vec<Key>,
     /// Where the keys came from, if from a file (its permissions are checked at start).
@@ -248,6 +256,12 @@ fn control_settings(
     };
     let token = token_file.map(|p| read_token_file(&p)).transpose()?;
     Ok((control, token))
+}
+
+/// A duration given in seconds; `what` names it in the error.
+fn seconds(what: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("invalid {what} {value}: must be seconds >= 0"))
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -348,8 +362,9 @@ impl AgentArgs {
             self.vnodes.or(file.vnodes),
         )?;
         let leave_timeout = self.leave_timeout.or(file.leave_timeout).unwrap_or(5.0);
-        let leave_timeout = Duration::try_from_secs_f64(leave_timeout)
-            .map_err(|_| format!("invalid leave timeout {leave_timeout}: must be seconds >= 0"))?;
+        let leave_timeout = seconds("leave timeout", leave_timeout)?;
+        let join_wait = self.join_wait.or(file.join_wait);
+        let join_wait = join_wait.map(|s| seconds("join wait", s)).transpose()?;
         let (keys, key_file) = key_settings(self.key_file, self.key_env, file.key_file)?;
         let (control, control_token) = control_settings(
             (self.control, file.control),
@@ -378,6 +393,7 @@ impl AgentArgs {
             placement,
             events: self.events.or(file.events).unwrap_or(EventFormat::Human),
             leave_timeout,
+            join_wait,
         })
     }
 }
@@ -479,6 +495,35 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.contains("suspicion_mul"), "{err}");
+    }
+
+    #[test]
+    fn join_wait_comes_from_the_flag_then_the_file_and_must_be_seconds() {
+        let file = write("jw.toml", "join_wait = 2.5\n");
+        let from_file = AgentArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_file.resolve().unwrap().join_wait,
+            Some(Duration::from_millis(2500))
+        );
+        let from_flag = AgentArgs {
+            config: Some(file),
+            join_wait: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(from_flag.resolve().unwrap().join_wait, Some(Duration::ZERO));
+        assert_eq!(AgentArgs::default().resolve().unwrap().join_wait, None);
+        for bad in [-1.0, f64::NAN] {
+            let err = AgentArgs {
+                join_wait: Some(bad),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap_err();
+            assert!(err.starts_with("invalid join wait"), "{err}");
+        }
     }
 
     #[test]

@@ -51,6 +51,7 @@ impl Swim {
     /// Applies a full state, each record as the rumour it implies. Takes it by value: at
     /// thousands of members, copying each name and metadata again costs more than the merge.
     pub(super) fn merge(&mut self, now: Instant, pp: PushPull) {
+        self.stats.states_merged += 1;
         let mut newcomers = usize::MAX;
         for m in pp.members {
             let u = match m.state {
