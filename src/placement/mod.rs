@@ -4,8 +4,15 @@
 //! Ownership is a pure function of the view: the members that are alive or suspect (a stalled
 //! node keeps its tasks, so a stall causes no reshuffle), optionally only those whose tags
 //! match a filter, each weighted by its `weight` tag. Dead and left members own nothing.
+//! Every task a node claims comes with a [`FencingToken`].
 
-use crate::proto::Member;
+mod token;
+
+use std::collections::BTreeMap;
+
+pub use token::{FencingToken, Handoff, OwnedTask};
+
+use crate::proto::{Member, Swim};
 use crate::ring::{
     self, LoadPolicy, MAX_POINTS, NORMAL_WEIGHT, Reassignment, Ring, RingConfig, TaskTable,
 };
@@ -78,22 +85,28 @@ pub fn build_ring(cfg: &PlacementConfig, eligible: &[(String, u32)]) -> Ring {
         .expect("eligible names are unique and weights capped")
 }
 
-/// The task table of one node, kept in step with its view.
+/// The task table of one node, kept in step with its view, and the token of each task it
+/// owns.
 #[derive(Debug)]
 pub struct LocalTasks {
     cfg: PlacementConfig,
+    run: u64,
     eligible: Vec<(String, u32)>,
     table: TaskTable<String>,
+    tokens: BTreeMap<String, FencingToken>,
 }
 
 impl LocalTasks {
-    /// A placer for the node named `local`, owning nothing until the first view.
-    pub fn new(local: &str, cfg: PlacementConfig) -> LocalTasks {
+    /// The tasks of the node named `local` in its run `run`, owning nothing until the first
+    /// view.
+    pub fn new(local: &str, run: u64, cfg: PlacementConfig) -> LocalTasks {
         let policy = cfg.policy;
         LocalTasks {
             cfg,
+            run,
             eligible: Vec::new(),
             table: TaskTable::new(local, policy),
+            tokens: BTreeMap::new(),
         }
     }
 
@@ -107,35 +120,101 @@ impl LocalTasks {
         &self.table
     }
 
-    /// Rebuilds the ring if the eligible set changed, and says what the local node gained and
-    /// lost. `None` when the set is unchanged.
-    pub fn update<'a>(
+    /// The tasks this node owns, with their tokens, in key order.
+    pub fn owned(&self) -> impl Iterator<Item = OwnedTask> + '_ {
+        self.tokens.iter().map(|(key, &token)| OwnedTask {
+            key: key.clone(),
+            token,
+        })
+    }
+
+    /// The token this node holds `key` by, if it owns it.
+    pub fn token(&self, key: &str) -> Option<FencingToken> {
+        self.tokens.get(key).copied()
+    }
+
+    /// Follows `swim`'s view: rebuilds the ring if the set that may own work changed, and
+    /// claims what this node gained at a newly advanced epoch. `None` when the set is
+    /// unchanged.
+    pub fn update(&mut self, swim: &mut Swim) -> Option<Handoff> {
+        let eligible = eligible(&self.cfg, swim.members());
+        self.update_eligible(eligible, || swim.advance_epoch())
+    }
+
+    /// [`LocalTasks::update`] for a view held elsewhere: `advance` gives the epoch to claim
+    /// at, and is called only when something is gained.
+    pub fn update_with<'a>(
         &mut self,
         members: impl IntoIterator<Item = &'a Member>,
-    ) -> Option<Reassignment<String>> {
+        advance: impl FnOnce() -> u64,
+    ) -> Option<Handoff> {
         let eligible = eligible(&self.cfg, members);
+        self.update_eligible(eligible, advance)
+    }
+
+    fn update_eligible(
+        &mut self,
+        eligible: Vec<(String, u32)>,
+        advance: impl FnOnce() -> u64,
+    ) -> Option<Handoff> {
         if eligible == self.eligible {
             return None;
         }
         let ring = build_ring(&self.cfg, &eligible);
         self.eligible = eligible;
-        Some(self.table.update_ring(&ring))
+        let change = self.table.update_ring(&ring);
+        Some(self.claim(change, advance))
     }
 
-    /// Registers task keys.
-    pub fn add(&mut self, keys: impl IntoIterator<Item = String>) -> Reassignment<String> {
-        self.table.insert_all(keys)
+    /// Registers task keys; those that land here are claimed together at the epoch
+    /// `advance` gives (e.g. [`Swim::advance_epoch`]), called only if one does.
+    pub fn add(
+        &mut self,
+        keys: impl IntoIterator<Item = String>,
+        advance: impl FnOnce() -> u64,
+    ) -> Handoff {
+        let change = self.table.insert_all(keys);
+        self.claim(change, advance)
     }
 
     /// Unregisters task keys; the local node releases those it owned.
-    pub fn remove(&mut self, keys: &[String]) -> Reassignment<String> {
-        let mut out = Reassignment::default();
+    pub fn remove(&mut self, keys: &[String]) -> Handoff {
+        let mut released = Vec::new();
         for k in keys {
-            let r = self.table.remove(k);
-            out.released.extend(r.released);
+            released.extend(self.table.remove(k).released);
         }
-        out.released.sort();
-        out
+        released.sort();
+        self.release(&released);
+        Handoff {
+            released,
+            ..Handoff::default()
+        }
+    }
+
+    fn release(&mut self, keys: &[String]) {
+        for key in keys {
+            self.tokens.remove(key);
+        }
+    }
+
+    /// The one rule for tokens: what is gained is claimed together at one new epoch, what is
+    /// released gives its token up, and what is kept keeps its token.
+    fn claim(&mut self, change: Reassignment<String>, advance: impl FnOnce() -> u64) -> Handoff {
+        self.release(&change.released);
+        let token = (!change.acquired.is_empty()).then(|| FencingToken {
+            epoch: advance(),
+            run: self.run,
+        });
+        if let Some(token) = token {
+            for key in &change.acquired {
+                self.tokens.insert(key.clone(), token);
+            }
+        }
+        Handoff {
+            acquired: change.acquired,
+            released: change.released,
+            token,
+        }
     }
 }
 
@@ -184,29 +263,49 @@ mod tests {
 
     #[test]
     fn placer_reports_changes_only_when_the_eligible_set_changes() {
-        let mut p = LocalTasks::new("a", PlacementConfig::default());
-        p.add((0..100).map(|i| format!("t{i}")));
+        let mut p = LocalTasks::new("a", 7, PlacementConfig::default());
+        let mut epoch = 100;
+        let mut advance = || {
+            epoch += 1;
+            epoch
+        };
         let mut view = vec![
             member("a", State::Alive, &[]),
             member("b", State::Alive, &[]),
         ];
-        let first = p.update(&view).unwrap();
-        assert!(!first.acquired.is_empty() && first.released.is_empty());
+        p.update_with(&view[..1], &mut advance).unwrap();
+        assert_eq!(p.owned().count(), 0, "no task registered yet");
+        view[1].incarnation = 1;
+        let first = p.update_with(&view, &mut advance).unwrap();
+        assert!(first.is_empty() && first.token.is_none());
+        let added = p.add((0..100).map(|i| format!("t{i}")), &mut advance);
+        assert_eq!(added.token, Some(FencingToken { epoch: 101, run: 7 }));
         view[1].incarnation = 5;
         assert!(
-            p.update(&view).is_none(),
+            p.update_with(&view, &mut advance).is_none(),
             "an incarnation bump moves nothing"
         );
         view[1].state = State::Suspect;
-        assert!(p.update(&view).is_none(), "a suspect keeps its tasks");
-        view[1].state = State::Dead;
-        let after = p.update(&view).unwrap();
-        assert_eq!(
-            p.table().owned_by("a").count(),
-            100,
-            "the survivor owns everything"
+        assert!(
+            p.update_with(&view, &mut advance).is_none(),
+            "a suspect keeps its tasks"
         );
-        assert_eq!(first.acquired.len() + after.acquired.len(), 100);
+        view[1].state = State::Dead;
+        let after = p.update_with(&view, &mut advance).unwrap();
+        assert_eq!(after.token, Some(FencingToken { epoch: 102, run: 7 }));
+        assert_eq!(p.owned().count(), 100, "the survivor owns everything");
+        assert_eq!(added.acquired.len() + after.acquired.len(), 100);
+        let kept = &added.acquired[0];
+        assert_eq!(
+            p.token(kept).map(|t| t.epoch),
+            Some(101),
+            "kept tasks keep their token"
+        );
+        let gained = &after.acquired[0];
+        assert_eq!(p.token(gained).map(|t| t.epoch), Some(102));
+        let removed = p.remove(std::slice::from_ref(gained));
+        assert_eq!(removed.released, [gained.clone()]);
+        assert_eq!(p.token(gained), None, "a released task gives its token up");
     }
 
     #[test]

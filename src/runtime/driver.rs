@@ -21,6 +21,7 @@ use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
+use crate::placement::OwnedTask;
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::Ring;
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
@@ -119,7 +120,7 @@ pub(crate) struct Snapshot {
     pub stats: Stats,
     /// The ring tasks are placed on, and the tasks this node owns on it.
     pub ring: Arc<Ring>,
-    pub owned: Vec<String>,
+    pub owned: Vec<OwnedTask>,
 }
 
 /// The loop's two broadcasts. The loop owns the only strong senders, so every
@@ -357,7 +358,8 @@ impl Driver {
                 self.leave_waiters.push(disseminated);
             }
             Command::AddTasks { keys, done } => {
-                self.placing.add(keys, (&self.shared, &self.out.tasks));
+                self.placing
+                    .add(keys, &mut self.swim, (&self.shared, &self.out.tasks));
                 let _ = done.send(());
             }
             Command::RemoveTasks { keys, done } => {
@@ -503,7 +505,7 @@ impl Driver {
     fn place(&mut self, at: Instant) {
         let joined = self.placing.waiting() && self.joined();
         let out = (&*self.shared, &self.out.tasks);
-        self.placing.tick(at, joined, self.swim.members(), out);
+        self.placing.tick(at, joined, &mut self.swim, out);
     }
 
     fn publish(&mut self) {

@@ -4,6 +4,7 @@
 use thiserror::Error;
 use tokio::sync::broadcast;
 
+use crate::placement::FencingToken;
 use crate::proto::Event;
 
 /// Why a subscription returned nothing.
@@ -25,6 +26,9 @@ pub struct TaskChange {
     pub acquired: Vec<String>,
     /// Tasks this node owned and no longer does: stop them. Sorted.
     pub released: Vec<String>,
+    /// The fencing token every task in `acquired` is held by (send it with each write the
+    /// task makes); `None` when nothing was acquired.
+    pub token: Option<FencingToken>,
     /// Checksum of the ring that decided it (see [`Mesh::ring_checksum`](super::Mesh::ring_checksum)).
     pub ring_checksum: u64,
 }

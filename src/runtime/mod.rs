@@ -59,6 +59,7 @@ pub use builder::{MeshBuilder, default_join_wait};
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
 
 use crate::error::Error;
+use crate::placement::OwnedTask;
 use crate::proto::{Config, Member, Stats};
 use crate::wire::{Key, KeyId};
 use driver::{Command, Shared};
@@ -276,8 +277,9 @@ impl Mesh {
         self.inner.shared.read(|s| s.ring.checksum())
     }
 
-    /// Task keys this node owns now, sorted.
-    pub fn owned_tasks(&self) -> Vec<String> {
+    /// The tasks this node owns now, sorted by key, each with the fencing token it holds it
+    /// by.
+    pub fn owned_tasks(&self) -> Vec<OwnedTask> {
         self.inner.shared.read(|s| s.owned.clone())
     }
 
