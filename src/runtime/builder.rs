@@ -310,7 +310,7 @@ impl MeshBuilder {
         let id = Identity {
             name,
             addr: advertise,
-            run: clock::unix_millis(),
+            run: clock::new_run(),
             meta: self.meta,
         };
         let mut swim = Swim::new(core, id, rand::random(), clock::now())?;
@@ -325,7 +325,7 @@ impl MeshBuilder {
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
         let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);
-        placer.add(self.tasks, || swim.advance_epoch());
+        placer.add(self.tasks, &mut swim);
         let gate = JoinGate::new(!self.seeds.is_empty(), clock::now(), join_wait);
         let placing = Placing::new(placer, gate, clock::now());
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
