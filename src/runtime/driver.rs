@@ -333,6 +333,9 @@ impl Driver {
             }
             self.drain(None);
         }
+        // Waits for the aborted tasks to drop their sockets (the listener among them), so the
+        // address can be bound again as soon as `shutdown` returns.
+        self.tasks.shutdown().await;
         tracing::debug!("run loop stopped");
     }
 
