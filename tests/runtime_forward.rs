@@ -417,7 +417,17 @@ async fn killing_an_owner_loses_no_request_and_its_keys_move() {
         })
     })
     .await;
-    wait_for("the survivors agree", limit, || agreed(&survivors)).await;
+    wait_for(
+        "the survivors placed the victim's keys again",
+        limit,
+        || {
+            agreed(&survivors)
+                && survivors
+                    .iter()
+                    .all(|s| (0..64).all(|i| s.owner(key_for(i)).as_deref() != Some(victim.name())))
+        },
+    )
+    .await;
     let after = tally.replied.load(Ordering::Relaxed);
     wait_for("requests flow again", limit, || {
         tally.replied.load(Ordering::Relaxed) > after + 50
