@@ -91,24 +91,68 @@ async fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
     true
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // 1. Four nodes; the first is everyone's seed.
+/// Starts four nodes, the first everyone's seed, and waits until they agree on the ring.
+async fn start_cluster() -> Result<Vec<Node>, Box<dyn std::error::Error>> {
     let first = Node::start("cache-0", &[]).await?;
     let seed = vec![first.mesh.local_addr().to_string()];
     let mut nodes = vec![first];
     for i in 1..4 {
         nodes.push(Node::start(&format!("cache-{i}"), &seed).await?);
     }
-    let agreed = |nodes: &[Node]| {
-        let sum = nodes[0].mesh.ring_checksum();
-        nodes
-            .iter()
-            .all(|n| n.mesh.live_count() == nodes.len() && n.mesh.ring_checksum() == sum)
-    };
     if !wait_until(Duration::from_secs(10), || agreed(&nodes)).await {
         return Err("the nodes did not converge".into());
     }
+    Ok(nodes)
+}
+
+/// Whether every node sees them all alive on one ring.
+fn agreed(nodes: &[Node]) -> bool {
+    let sum = nodes[0].mesh.ring_checksum();
+    nodes
+        .iter()
+        .all(|n| n.mesh.live_count() == nodes.len() && n.mesh.ring_checksum() == sum)
+}
+
+/// Kills the owner of `keys[0]` without warning and waits until the survivors have declared
+/// it dead and placed its keys again. Returns the keys it held.
+async fn kill_an_owner(
+    nodes: &mut Vec<Node>,
+    keys: &[String],
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let victim = nodes[0].mesh.owner(&keys[0]).ok_or("no owner")?;
+    let at = nodes
+        .iter()
+        .position(|n| n.mesh.name() == victim)
+        .ok_or("unknown owner")?;
+    let held: Vec<String> = keys
+        .iter()
+        .filter(|k| nodes[0].mesh.owner(k).as_deref() == Some(victim.as_str()))
+        .cloned()
+        .collect();
+    nodes.remove(at).mesh.shutdown().await;
+    println!("killed {victim}, which held {} entries", held.len());
+    // Dead in every survivor's view, and placed again: no ring names it any more.
+    let gone = |nodes: &[Node]| {
+        nodes.iter().all(|n| {
+            n.mesh
+                .member(&victim)
+                .is_some_and(|m| m.state == State::Dead)
+                && keys
+                    .iter()
+                    .all(|k| n.mesh.owner(k).as_deref() != Some(&victim))
+        })
+    };
+    if !wait_until(Duration::from_secs(15), || gone(nodes) && agreed(nodes)).await {
+        return Err("the survivors did not declare the victim dead".into());
+    }
+    println!("the survivors declared {victim} dead and agree on a new ring");
+    Ok(held)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // 1. Four nodes on loopback.
+    let mut nodes = start_cluster().await?;
     println!(
         "4 nodes agree on the ring {:016x}",
         nodes[0].mesh.ring_checksum()
@@ -130,41 +174,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     println!("entries per node: {held:?}");
 
-    // 3. Kill the owner of user:0 without warning.
-    let victim_name = nodes[0].mesh.owner(&keys[0]).unwrap();
-    let at = nodes
-        .iter()
-        .position(|n| n.mesh.name() == victim_name)
-        .unwrap();
-    let victim = nodes.remove(at);
-    let lost: Vec<&String> = keys
-        .iter()
-        .filter(|k| nodes[0].mesh.owner(k).as_deref() == Some(victim_name.as_str()))
-        .collect();
-    victim.mesh.shutdown().await;
-    println!("killed {victim_name}, which held {} entries", lost.len());
-    // Dead in every survivor's view, and placed again: no ring names it any more.
-    let dead = |nodes: &[Node]| {
-        nodes.iter().all(|n| {
-            n.mesh
-                .member(&victim_name)
-                .is_some_and(|m| m.state == State::Dead)
-                && keys
-                    .iter()
-                    .all(|k| n.mesh.owner(k).as_deref() != Some(&victim_name))
-        })
-    };
-    if !wait_until(Duration::from_secs(15), || dead(&nodes) && agreed(&nodes)).await {
-        return Err("the survivors did not declare the victim dead".into());
-    }
-    println!("the survivors declared {victim_name} dead and agree on a new ring");
+    // 3. Kill the owner of user:0.
+    let lost = kill_an_owner(&mut nodes, &keys).await?;
 
     // 4. Every key has a live owner again. The victim's entries are misses on their new
     //    owners (one copy only); writing them again makes them hits.
     for key in &keys {
         let owner = nodes[0].mesh.owner(key).unwrap_or_default();
         let value = nodes[0].get(key).await?;
-        let note = if lost.contains(&key) {
+        let note = if lost.contains(key) {
             "  <- was on the killed node"
         } else {
             ""

@@ -448,13 +448,10 @@ impl MeshBuilder {
             advertise,
             config,
         };
-        Ok((
-            Mesh {
-                inner: Arc::new(inner),
-            },
-            events,
-            tasks,
-        ))
+        let mesh = Mesh {
+            inner: Arc::new(inner),
+        };
+        Ok((mesh, events, tasks))
     }
 }
 
