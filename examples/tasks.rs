@@ -66,7 +66,12 @@ async fn main() -> Result<(), swimring::Error> {
     // real (a worker would have started and stopped them). Here we just show where they are.
     for (mesh, changes) in &mut workers {
         while let Ok(Some(_)) = changes.try_recv() {}
-        println!("{} runs {}", mesh.name(), mesh.owned_tasks().join(", "));
+        let jobs: Vec<String> = mesh
+            .owned_tasks()
+            .iter()
+            .map(|t| format!("{} (token {})", t.key, t.token))
+            .collect();
+        println!("{} runs {}", mesh.name(), jobs.join(", "));
     }
     println!("owner of job-07: {:?}", workers[0].0.owner("job-07"));
     println!(
@@ -76,7 +81,8 @@ async fn main() -> Result<(), swimring::Error> {
 
     // worker-3 dies without a word. The others notice (suspect, then dead) and split its jobs.
     let (dead, _) = workers.remove(2);
-    println!("\n{} dies, owning {:?}", dead.name(), dead.owned_tasks());
+    let lost: Vec<String> = dead.owned_tasks().into_iter().map(|t| t.key).collect();
+    println!("\n{} dies, owning {lost:?}", dead.name());
     dead.shutdown().await;
     let gone = dead.name().to_owned();
     assert!(

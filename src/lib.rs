@@ -62,6 +62,7 @@ pub mod runtime;
 pub mod wire;
 
 pub use error::Error;
+pub use placement::{FencingToken, OwnedTask};
 pub use proto::{Config, Event, Member, Preset};
 pub use runtime::{
     Events, Mesh, MeshBuilder, MeshStats, PlacementConfig, RecvError, TaskChange, TaskChanges,

@@ -111,7 +111,10 @@ fn three_agents_answer_every_subcommand() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|t| t.as_str().unwrap().to_owned())
+                    .map(|t| {
+                        assert!(t["token"]["epoch"].is_u64(), "a task without a token: {t}");
+                        t["key"].as_str().unwrap().to_owned()
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -165,7 +168,7 @@ fn only_members_with_the_owner_tag_own_tasks() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|t| t.as_str().unwrap().to_owned())
+                    .map(|t| t["key"].as_str().unwrap().to_owned())
                     .collect()
             })
             .unwrap_or_default()
@@ -223,11 +226,9 @@ fn json_events_are_one_object_per_line() {
             .iter()
             .any(|l| l["event"] == "member_joined" && l["member"] == "agent-127.79.1.1")
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["event"] == "tasks_acquired" && l["tasks"].is_array())
-    );
+    assert!(lines.iter().any(|l| l["event"] == "tasks_acquired"
+        && l["tasks"].is_array()
+        && l["token"]["run"].is_u64()));
     wait_for("the first agent sees the second left", BOUND, || {
         states("127.79.1.1:7373")
             .iter()

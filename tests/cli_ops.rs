@@ -416,10 +416,14 @@ fn sighup_reloads_tags_tasks_and_log_level_and_refuses_a_new_bind() {
     let mut agents = Agents(vec![a]);
     let ctl = "127.80.6.1:7373";
     wait_for("a answers", BOUND, || !states(ctl).is_empty());
-    let tasks = |ctl: &str| json(&["tasks", "--json", "--control", ctl]).unwrap()["tasks"].clone();
-    wait_for("a owns t1", BOUND, || {
-        tasks(ctl) == serde_json::json!(["t1"])
-    });
+    let tasks = |ctl: &str| -> Vec<String> {
+        let v = json(&["tasks", "--json", "--control", ctl]).unwrap();
+        let list = v["tasks"].as_array().cloned().unwrap_or_default();
+        list.iter()
+            .filter_map(|t| t["key"].as_str().map(str::to_owned))
+            .collect()
+    };
+    wait_for("a owns t1", BOUND, || tasks(ctl) == ["t1"]);
     std::fs::write(
         &config,
         format!("{base}log_level = \"debug\"\ntasks = [\"t1\", \"t2\"]\n[meta]\nrole = \"db\"\n"),
@@ -436,9 +440,7 @@ fn sighup_reloads_tags_tasks_and_log_level_and_refuses_a_new_bind() {
     );
     let m = json(&["members", "--json", "--control", ctl]).unwrap();
     assert_eq!(m["members"][0]["tags"]["role"], "db");
-    wait_for("a owns t1 and t2", BOUND, || {
-        tasks(ctl) == serde_json::json!(["t1", "t2"])
-    });
+    wait_for("a owns t1 and t2", BOUND, || tasks(ctl) == ["t1", "t2"]);
     // A new bind cannot apply live: refused, named, and the agent runs on as it was.
     let moved = base.replace("127.80.6.1:7946", "127.80.6.2:7946");
     std::fs::write(&config, format!("{moved}[meta]\nrole = \"x\"\n")).unwrap();

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use runtime_util::{bound, builder, converged, init_tracing, lo, start, wait_for};
+use runtime_util::{bound, builder, converged, init_tracing, lo, owned_keys, start, wait_for};
 use swimring::{Event, Events, Mesh, TaskChange, TaskChanges};
 
 fn task_keys() -> Vec<String> {
@@ -75,7 +75,7 @@ async fn no_task_is_acquired_before_the_seed_has_joined() {
         seed.ring_checksum(),
         "the first claim was made before the seed joined"
     );
-    let mine: BTreeSet<String> = node.owned_tasks().into_iter().collect();
+    let mine: BTreeSet<String> = owned_keys(&node).into_iter().collect();
     let claimed: BTreeSet<String> = first.acquired.into_iter().collect();
     assert!(
         claimed.is_subset(&mine),
@@ -105,7 +105,7 @@ async fn with_an_unreachable_seed_the_node_claims_only_after_its_join_wait() {
         .start_subscribed()
         .await
         .unwrap();
-    let owned = node.owned_tasks();
+    let owned = owned_keys(&node);
     if started.elapsed() < wait {
         assert!(owned.is_empty(), "claimed before the wait: {owned:?}");
     }
@@ -117,7 +117,7 @@ async fn with_an_unreachable_seed_the_node_claims_only_after_its_join_wait() {
         started.elapsed()
     );
     assert_eq!(first.acquired, task_keys(), "alone, it claims every task");
-    assert_eq!(node.owned_tasks(), task_keys());
+    assert_eq!(owned_keys(&node), task_keys());
     node.shutdown().await;
 }
 
@@ -133,7 +133,7 @@ async fn a_node_alone_on_purpose_is_not_kept_waiting() {
         .unwrap();
     let limit = bound(node.config(), 1);
     wait_for("the seedless node owns every task", limit, || {
-        node.owned_tasks() == task_keys()
+        owned_keys(&node) == task_keys()
     })
     .await;
     node.shutdown().await;

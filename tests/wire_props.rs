@@ -7,7 +7,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use swimring::wire::codec::{self, Limits, Transport};
 use swimring::wire::{
-    Ack, Alive, Dead, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect, Update,
+    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
+    Update,
 };
 
 fn limits() -> Limits {
@@ -113,6 +114,7 @@ fn message() -> impl Strategy<Value = Message> {
                 reply,
                 members
             })),
+        any::<u64>().prop_map(|epoch| Message::Epoch(Epoch { epoch })),
     ]
 }
 

@@ -46,21 +46,23 @@ pub fn event_json(e: &Event) -> Value {
     }
 }
 
-/// A task change as up to two events, `tasks_acquired` and `tasks_released` (none for an
-/// empty side), about the local member `local`.
+/// A task change as up to two events, `tasks_acquired` (with the fencing token every one of
+/// its tasks is held by) and `tasks_released`, none for an empty side, about the local
+/// member `local`.
 pub fn task_change_json(local: &str, c: &TaskChange) -> Vec<Value> {
     let checksum = format!("{:016x}", c.ring_checksum);
-    [
-        ("tasks_acquired", &c.acquired),
-        ("tasks_released", &c.released),
-    ]
-    .into_iter()
-    .filter(|(_, tasks)| !tasks.is_empty())
-    .map(|(kind, tasks)| {
-        json!({
-            "ts": unix_now(), "event": kind, "member": local,
-            "tasks": tasks, "ring_checksum": checksum,
-        })
-    })
-    .collect()
+    let mut out = Vec::new();
+    if !c.acquired.is_empty() {
+        out.push(json!({
+            "ts": unix_now(), "event": "tasks_acquired", "member": local,
+            "tasks": c.acquired, "token": c.token, "ring_checksum": checksum,
+        }));
+    }
+    if !c.released.is_empty() {
+        out.push(json!({
+            "ts": unix_now(), "event": "tasks_released", "member": local,
+            "tasks": c.released, "ring_checksum": checksum,
+        }));
+    }
+    out
 }

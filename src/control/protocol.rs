@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::placement::OwnedTask;
 use serde::{Deserialize, Serialize};
 
 /// A secret carried in a request: serialised as the plain string, but never shown by `Debug`,
@@ -191,8 +192,8 @@ pub enum Response {
     Status(Box<StatusInfo>),
     /// Answer to [`Request::Tasks`].
     Tasks {
-        /// Task keys owned by this agent, sorted.
-        tasks: Vec<String>,
+        /// Tasks owned by this agent, sorted by key, each with its fencing token.
+        tasks: Vec<OwnedTask>,
     },
     /// Answer to [`Request::Leave`]: the agent has left and is stopping.
     Left {

@@ -4,8 +4,13 @@
 //! Ownership is a pure function of the view: the members that are alive or suspect (a stalled
 //! node keeps its tasks, so a stall causes no reshuffle), optionally only those whose tags
 //! match a filter, each weighted by its `weight` tag. Dead and left members own nothing.
+//! Every task a node claims comes with a [`FencingToken`].
 
-use crate::proto::Member;
+mod token;
+
+pub use token::{FencingToken, Handoff, OwnedTask};
+
+use crate::proto::{Member, Swim};
 use crate::ring::{
     self, LoadPolicy, MAX_POINTS, NORMAL_WEIGHT, Reassignment, Ring, RingConfig, TaskTable,
 };
@@ -78,20 +83,24 @@ pub fn build_ring(cfg: &PlacementConfig, eligible: &[(String, u32)]) -> Ring {
         .expect("eligible names are unique and weights capped")
 }
 
-/// The task table of one node, kept in step with its view.
+/// The task table of one node, kept in step with its view, and the rule that moves its
+/// placement epoch: every gain or loss of a task advances it.
 #[derive(Debug)]
 pub struct LocalTasks {
     cfg: PlacementConfig,
+    run: u64,
     eligible: Vec<(String, u32)>,
     table: TaskTable<String>,
 }
 
 impl LocalTasks {
-    /// A placer for the node named `local`, owning nothing until the first view.
-    pub fn new(local: &str, cfg: PlacementConfig) -> LocalTasks {
+    /// The tasks of the node named `local` in its run `run`, owning nothing until the first
+    /// view.
+    pub fn new(local: &str, run: u64, cfg: PlacementConfig) -> LocalTasks {
         let policy = cfg.policy;
         LocalTasks {
             cfg,
+            run,
             eligible: Vec::new(),
             table: TaskTable::new(local, policy),
         }
@@ -107,35 +116,104 @@ impl LocalTasks {
         &self.table
     }
 
-    /// Rebuilds the ring if the eligible set changed, and says what the local node gained and
-    /// lost. `None` when the set is unchanged.
-    pub fn update<'a>(
+    /// The token this node holds its tasks by when its placement epoch is `epoch`.
+    pub fn token(&self, epoch: u64) -> FencingToken {
+        FencingToken {
+            epoch,
+            run: self.run,
+        }
+    }
+
+    /// The tasks this node owns, in key order, held by the token of `epoch`.
+    pub fn owned(&self, epoch: u64) -> impl Iterator<Item = OwnedTask> + '_ {
+        let token = self.token(epoch);
+        self.table
+            .owned_by(self.table.local())
+            .map(move |key| OwnedTask {
+                key: key.clone(),
+                token,
+            })
+    }
+
+    /// Follows `swim`'s view: rebuilds the ring if the set that may own work changed, and
+    /// advances `swim`'s epoch if this node gained or lost a task. `None` when the set is
+    /// unchanged.
+    pub fn update(&mut self, swim: &mut Swim) -> Option<Handoff> {
+        let eligible = eligible(&self.cfg, swim.members());
+        self.rebuild(eligible, swim)
+    }
+
+    /// [`LocalTasks::update`] for a view and an epoch held elsewhere.
+    pub fn update_with<'a>(
         &mut self,
         members: impl IntoIterator<Item = &'a Member>,
-    ) -> Option<Reassignment<String>> {
+        epoch: &mut impl Epoch,
+    ) -> Option<Handoff> {
         let eligible = eligible(&self.cfg, members);
+        self.rebuild(eligible, epoch)
+    }
+
+    fn rebuild(&mut self, eligible: Vec<(String, u32)>, epoch: &mut impl Epoch) -> Option<Handoff> {
         if eligible == self.eligible {
             return None;
         }
         let ring = build_ring(&self.cfg, &eligible);
         self.eligible = eligible;
-        Some(self.table.update_ring(&ring))
+        let change = self.table.update_ring(&ring);
+        Some(self.handoff(change, epoch))
     }
 
-    /// Registers task keys.
-    pub fn add(&mut self, keys: impl IntoIterator<Item = String>) -> Reassignment<String> {
-        self.table.insert_all(keys)
+    /// Registers task keys; those that land here are gained.
+    pub fn add(
+        &mut self,
+        keys: impl IntoIterator<Item = String>,
+        epoch: &mut impl Epoch,
+    ) -> Handoff {
+        let change = self.table.insert_all(keys);
+        self.handoff(change, epoch)
     }
 
-    /// Unregisters task keys; the local node releases those it owned.
-    pub fn remove(&mut self, keys: &[String]) -> Reassignment<String> {
-        let mut out = Reassignment::default();
+    /// Unregisters task keys; the local node loses those it owned.
+    pub fn remove(&mut self, keys: &[String], epoch: &mut impl Epoch) -> Handoff {
+        let mut change = Reassignment::default();
         for k in keys {
-            let r = self.table.remove(k);
-            out.released.extend(r.released);
+            change.released.extend(self.table.remove(k).released);
         }
-        out.released.sort();
-        out
+        change.released.sort();
+        self.handoff(change, epoch)
+    }
+
+    /// The one rule for tokens: a change that gains or loses a task advances the epoch. A
+    /// gain then claims above everything heard; a loss passes a rise on to the task's next
+    /// owner, so that its token ends above the one this node held the task by.
+    fn handoff(&mut self, change: Reassignment<String>, epoch: &mut impl Epoch) -> Handoff {
+        let now = if change.is_empty() {
+            epoch.current()
+        } else {
+            epoch.advance()
+        };
+        Handoff {
+            acquired: change.acquired,
+            released: change.released,
+            token: self.token(now),
+        }
+    }
+}
+
+/// Where a node's placement epoch lives: the protocol core, which gossips it.
+pub trait Epoch {
+    /// The epoch now.
+    fn current(&self) -> u64;
+    /// Advances past everything heard and returns the new epoch.
+    fn advance(&mut self) -> u64;
+}
+
+impl Epoch for Swim {
+    fn current(&self) -> u64 {
+        self.epoch()
+    }
+    fn advance(&mut self) -> u64 {
+        self.advance_epoch()
     }
 }
 
@@ -182,31 +260,61 @@ mod tests {
         assert_eq!(eligible(&PlacementConfig::default(), &members).len(), 4);
     }
 
+    /// An epoch held by the test, standing in for the core's.
+    struct Clock(u64);
+
+    impl Epoch for Clock {
+        fn current(&self) -> u64 {
+            self.0
+        }
+        fn advance(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
     #[test]
-    fn placer_reports_changes_only_when_the_eligible_set_changes() {
-        let mut p = LocalTasks::new("a", PlacementConfig::default());
-        p.add((0..100).map(|i| format!("t{i}")));
+    fn every_gain_or_loss_and_only_those_advance_the_epoch() {
+        let mut p = LocalTasks::new("a", 7, PlacementConfig::default());
+        let mut epoch = Clock(100);
         let mut view = vec![
             member("a", State::Alive, &[]),
             member("b", State::Alive, &[]),
         ];
-        let first = p.update(&view).unwrap();
-        assert!(!first.acquired.is_empty() && first.released.is_empty());
+        let alone = p.update_with(&view[..1], &mut epoch).unwrap();
+        assert!(alone.is_empty(), "no task registered yet");
+        assert_eq!(alone.token, FencingToken { epoch: 100, run: 7 });
+        let added = p.add((0..100).map(|i| format!("t{i}")), &mut epoch);
+        assert_eq!(added.acquired.len(), 100);
+        assert_eq!(added.token, FencingToken { epoch: 101, run: 7 });
+        let shared = p.update_with(&view, &mut epoch).unwrap();
+        assert!(!shared.released.is_empty() && shared.acquired.is_empty());
+        assert_eq!(shared.token.epoch, 102, "a loss advances the epoch too");
         view[1].incarnation = 5;
         assert!(
-            p.update(&view).is_none(),
+            p.update_with(&view, &mut epoch).is_none(),
             "an incarnation bump moves nothing"
         );
         view[1].state = State::Suspect;
-        assert!(p.update(&view).is_none(), "a suspect keeps its tasks");
-        view[1].state = State::Dead;
-        let after = p.update(&view).unwrap();
-        assert_eq!(
-            p.table().owned_by("a").count(),
-            100,
-            "the survivor owns everything"
+        assert!(
+            p.update_with(&view, &mut epoch).is_none(),
+            "a suspect keeps its tasks"
         );
-        assert_eq!(first.acquired.len() + after.acquired.len(), 100);
+        view[1].state = State::Dead;
+        let back = p.update_with(&view, &mut epoch).unwrap();
+        assert_eq!(
+            back.acquired, shared.released,
+            "exactly b's tasks come back"
+        );
+        assert_eq!(back.token.epoch, 103);
+        assert_eq!(p.owned(103).count(), 100, "the survivor owns everything");
+        assert!(p.owned(103).all(|t| t.token == back.token));
+        let removed = p.remove(&["t0".to_owned(), "nope".to_owned()], &mut epoch);
+        assert_eq!(removed.released, ["t0"]);
+        assert_eq!(removed.token.epoch, 104);
+        let unknown = p.remove(&["nope".to_owned()], &mut epoch);
+        assert!(unknown.is_empty());
+        assert_eq!(unknown.token.epoch, 104, "no change, no advance");
     }
 
     #[test]

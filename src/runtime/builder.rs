@@ -394,10 +394,10 @@ impl MeshBuilder {
         let id = Identity {
             name,
             addr: advertise,
-            run: clock::unix_millis(),
+            run: clock::new_run(),
             meta: self.meta,
         };
-        let swim = Swim::new(core, id, rand::random(), clock::now())?;
+        let mut swim = Swim::new(core, id, rand::random(), clock::now())?;
         let out = Outputs {
             events: tokio::sync::broadcast::channel(self.event_capacity).0,
             tasks: tokio::sync::broadcast::channel(self.event_capacity).0,
@@ -408,8 +408,8 @@ impl MeshBuilder {
         let shared = Arc::new(Shared::new(&swim, &out, keyring, Forwarding::new(forward)));
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
-        let mut placer = LocalTasks::new(&swim.local().name, self.placement);
-        placer.add(self.tasks);
+        let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);
+        placer.add(self.tasks, &mut swim);
         let gate = JoinGate::new(!self.seeds.is_empty(), clock::now(), join_wait);
         let placing = Placing::new(placer, gate, clock::now());
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);

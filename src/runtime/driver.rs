@@ -22,6 +22,7 @@ use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
+use crate::placement::FencingToken;
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::Ring;
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
@@ -121,6 +122,8 @@ pub(crate) struct Snapshot {
     /// The ring tasks are placed on, and the tasks this node owns on it.
     pub ring: Arc<Ring>,
     pub owned: Vec<String>,
+    /// The token this node holds its tasks by: its placement epoch and run.
+    pub token: FencingToken,
 }
 
 /// The loop's two broadcasts. The loop owns the only strong senders, so every
@@ -157,6 +160,10 @@ impl Shared {
                 stats: swim.stats(),
                 ring: Arc::default(),
                 owned: Vec::new(),
+                token: FencingToken {
+                    epoch: swim.epoch(),
+                    run: swim.local().run,
+                },
             }),
             events: out.events.downgrade(),
             tasks: out.tasks.downgrade(),
@@ -374,11 +381,13 @@ impl Driver {
                 self.leave_waiters.push(disseminated);
             }
             Command::AddTasks { keys, done } => {
-                self.placing.add(keys, (&self.shared, &self.out.tasks));
+                self.placing
+                    .add(keys, &mut self.swim, (&self.shared, &self.out.tasks));
                 let _ = done.send(());
             }
             Command::RemoveTasks { keys, done } => {
-                self.placing.remove(&keys, (&self.shared, &self.out.tasks));
+                self.placing
+                    .remove(&keys, &mut self.swim, (&self.shared, &self.out.tasks));
                 let _ = done.send(());
             }
             Command::IsTask { key, answer } => {
@@ -520,7 +529,7 @@ impl Driver {
     fn place(&mut self, at: Instant) {
         let joined = self.placing.waiting() && self.joined();
         let out = (&*self.shared, &self.out.tasks);
-        self.placing.tick(at, joined, self.swim.members(), out);
+        self.placing.tick(at, joined, &mut self.swim, out);
     }
 
     fn publish(&mut self) {
@@ -533,6 +542,7 @@ impl Driver {
             .unwrap_or_else(|e| e.into_inner());
         snap.stats = self.swim.stats();
         snap.live = self.swim.live_count();
+        snap.token.epoch = self.swim.epoch();
         if refresh {
             snap.members.clear();
             snap.members.extend(self.swim.members().cloned());

@@ -64,6 +64,7 @@ pub use forward::{
 };
 
 use crate::error::Error;
+use crate::placement::{FencingToken, OwnedTask};
 use crate::proto::{Config, Member, Stats};
 use crate::wire::{Key, KeyId};
 use driver::{Command, Shared};
@@ -294,9 +295,30 @@ impl Mesh {
         self.inner.shared.read(|s| s.ring.checksum())
     }
 
-    /// Task keys this node owns now, sorted.
-    pub fn owned_tasks(&self) -> Vec<String> {
-        self.inner.shared.read(|s| s.owned.clone())
+    /// The tasks this node owns now, sorted by key, each with the fencing token it holds it
+    /// by (the same for all: see [`Mesh::token`]).
+    pub fn owned_tasks(&self) -> Vec<OwnedTask> {
+        self.inner.shared.read(|s| {
+            s.owned
+                .iter()
+                .map(|key| OwnedTask {
+                    key: key.clone(),
+                    token: s.token,
+                })
+                .collect()
+        })
+    }
+
+    /// The fencing token for a write on behalf of task `key`: `Some` while this node owns
+    /// it. Send it with the write and let the store refuse tokens below the highest it has
+    /// seen for the task (docs/FENCING.md).
+    pub fn token(&self, key: &str) -> Option<FencingToken> {
+        self.inner.shared.read(|s| {
+            s.owned
+                .binary_search_by(|k| k.as_str().cmp(key))
+                .ok()
+                .map(|_| s.token)
+        })
     }
 
     /// Registers task keys; the ones this node now owns arrive as `acquired` on

@@ -11,9 +11,9 @@ use super::claim::JoinGate;
 use super::clock;
 use super::driver::Shared;
 use super::events::TaskChange;
-use crate::placement::LocalTasks;
-use crate::proto::Member;
-use crate::ring::{Reassignment, TaskTable};
+use crate::placement::{Handoff, LocalTasks};
+use crate::proto::Swim;
+use crate::ring::TaskTable;
 
 /// Shortest wait between a membership change and the ring rebuild it causes: changes that
 /// arrive together (a join storm) are placed once.
@@ -68,13 +68,13 @@ impl Placing {
     }
 
     /// Runs what is due at `now`: opens the gate once the node has `joined` or waited long
-    /// enough, then, with the gate open, rebuilds the ring from `members` if the set that may
-    /// own work changed, and tells subscribers what this node gained and lost.
-    pub(crate) fn tick<'a>(
+    /// enough, then, with the gate open, rebuilds the ring from `swim`'s view if the set that
+    /// may own work changed, and tells subscribers what this node gained and lost.
+    pub(crate) fn tick(
         &mut self,
         now: Instant,
         joined: bool,
-        members: impl IntoIterator<Item = &'a Member>,
+        swim: &mut Swim,
         out: (&Shared, &broadcast::Sender<TaskChange>),
     ) {
         if self.gate.check(now, joined) {
@@ -90,7 +90,7 @@ impl Placing {
         }
         self.due = None;
         let started = clock::now();
-        if let Some(change) = self.placer.update(members) {
+        if let Some(change) = self.placer.update(swim) {
             self.last_rebuild = clock::now() - started;
             let ring = Arc::new(self.placer.ring().clone());
             write(out.0).ring = ring;
@@ -102,9 +102,10 @@ impl Placing {
     pub(crate) fn add(
         &mut self,
         keys: Vec<String>,
+        swim: &mut Swim,
         out: (&Shared, &broadcast::Sender<TaskChange>),
     ) {
-        let change = self.placer.add(keys);
+        let change = self.placer.add(keys, swim);
         self.publish(change, out);
     }
 
@@ -112,33 +113,38 @@ impl Placing {
     pub(crate) fn remove(
         &mut self,
         keys: &[String],
+        swim: &mut Swim,
         out: (&Shared, &broadcast::Sender<TaskChange>),
     ) {
-        let change = self.placer.remove(keys);
+        let change = self.placer.remove(keys, swim);
         self.publish(change, out);
     }
 
     /// Refreshes the owned tasks in the snapshot, and sends the change if there is one.
     fn publish(
         &mut self,
-        change: Reassignment<String>,
+        change: Handoff,
         (shared, tx): (&Shared, &broadcast::Sender<TaskChange>),
     ) {
         let table = self.placer.table();
-        let owned = table.owned_by(table.local()).cloned().collect();
-        write(shared).owned = owned;
+        let mut snapshot = write(shared);
+        snapshot.owned = table.owned_by(table.local()).cloned().collect();
+        snapshot.token = change.token;
+        drop(snapshot);
         if change.is_empty() {
             return;
         }
         tracing::info!(
             acquired = change.acquired.len(),
             released = change.released.len(),
+            token = %change.token,
             "tasks reassigned"
         );
         // No subscriber is not an error: changes are dropped until someone listens.
         let _ = tx.send(TaskChange {
             acquired: change.acquired,
             released: change.released,
+            token: change.token,
             ring_checksum: self.placer.ring().checksum(),
         });
     }

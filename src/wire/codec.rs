@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::error::DecodeError;
 use super::forward::{ForwardFrame, ForwardReply, ForwardRequest, MAX_FORWARD_KEY, Outcome};
 use super::message::{
-    Ack, Alive, Dead, Left, Member, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
+    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
 };
 use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
 
@@ -94,7 +94,7 @@ mod tag {
     pub const DEAD: u8 = 7;
     pub const LEFT: u8 = 8;
     pub const PUSH_PULL: u8 = 9;
-    // 10 is taken by the fencing epoch.
+    pub const EPOCH: u8 = 10;
     pub const FORWARD_REQUEST: u8 = 11;
     pub const FORWARD_REPLY: u8 = 12;
 }
@@ -162,6 +162,7 @@ pub fn encode_frame(msg: &Message) -> Frame {
         Message::Update(Update::Dead(m)) => body(tag::DEAD, m),
         Message::Update(Update::Left(m)) => body(tag::LEFT, m),
         Message::PushPull(m) => body(tag::PUSH_PULL, m),
+        Message::Epoch(m) => body(tag::EPOCH, m),
     }
 }
 
@@ -255,6 +256,7 @@ pub fn decode(
             tag::DEAD => Update::Dead(decode_body::<Dead>(b, transport)?).into(),
             tag::LEFT => Update::Left(decode_body::<Left>(b, transport)?).into(),
             tag::PUSH_PULL => Message::PushPull(decode_body::<PushPull>(b, transport)?),
+            tag::EPOCH => Message::Epoch(decode_body::<Epoch>(b, transport)?),
             _ => continue,
         };
         validate(&msg, limits)?;
@@ -288,7 +290,7 @@ pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
     match msg {
         Message::Ping(p) => check_name("ping.target", &p.target),
         Message::PingReq(p) => check_name("ping_req.target", &p.target),
-        Message::Ack(_) | Message::Nack(_) => Ok(()),
+        Message::Ack(_) | Message::Nack(_) | Message::Epoch(_) => Ok(()),
         Message::Update(Update::Alive(a)) => {
             check_name("alive.name", &a.name)?;
             check_meta(&a.meta, limits)

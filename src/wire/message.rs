@@ -186,6 +186,16 @@ pub struct PushPull {
     pub members: Vec<Member>,
 }
 
+/// The sender's placement epoch: a Lamport clock of ownership changes across the mesh. A
+/// receiver keeps the highest epoch it hears, and a node that gains tasks claims them one
+/// above it, so a task's next owner holds a higher fencing token than the owner it follows
+/// (see `placement::FencingToken`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Epoch {
+    /// The epoch.
+    pub epoch: u64,
+}
+
 /// Anything that travels in a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -201,6 +211,8 @@ pub enum Message {
     Update(Update),
     /// See [`PushPull`].
     PushPull(PushPull),
+    /// See [`Epoch`].
+    Epoch(Epoch),
 }
 
 impl From<Update> for Message {

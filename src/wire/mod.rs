@@ -17,7 +17,8 @@ pub mod seal;
 pub use codec::{Envelope, Limits};
 pub use error::DecodeError;
 pub use message::{
-    Ack, Alive, Dead, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect, Update,
+    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
+    Update,
 };
 pub use seal::{Key, KeyError, KeyId, Keyring};
 

@@ -719,10 +719,10 @@ impl Cluster {
             .ok_or_else(|| format!("host {i}: no tasks list in {v}"))?;
         list.iter()
             .map(|t| {
-                t.as_str()
-                    .or_else(|| t["key"].as_str())
+                t["key"]
+                    .as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| format!("host {i}: task entry {t} is neither a key nor {{key}}"))
+                    .ok_or_else(|| format!("host {i}: task entry {t} has no key"))
             })
             .collect()
     }

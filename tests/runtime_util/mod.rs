@@ -62,6 +62,11 @@ pub async fn hold_for(what: &str, span: Duration, mut cond: impl FnMut() -> bool
     }
 }
 
+/// The keys of the tasks `node` owns now, sorted.
+pub fn owned_keys(node: &Mesh) -> Vec<String> {
+    node.owned_tasks().into_iter().map(|t| t.key).collect()
+}
+
 /// Whether `observer` holds `name` in `state`.
 pub fn sees(observer: &Mesh, name: &str, state: State) -> bool {
     observer.member(name).is_some_and(|m| m.state == state)

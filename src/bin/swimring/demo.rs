@@ -45,7 +45,7 @@ fn owners(nodes: &[Mesh]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for n in nodes {
         for t in n.owned_tasks() {
-            out.entry(t).or_default().push(n.name().to_owned());
+            out.entry(t.key).or_default().push(n.name().to_owned());
         }
     }
     out
@@ -81,7 +81,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
 
     let victim = nodes.remove(n / 2);
     let name = victim.name().to_owned();
-    let lost: BTreeSet<String> = victim.owned_tasks().into_iter().collect();
+    let lost: BTreeSet<String> = victim.owned_tasks().into_iter().map(|t| t.key).collect();
     let mut changes: Vec<_> = nodes.iter().map(|m| m.task_changes()).collect();
     kill_and_watch(start, victim, &nodes, lost.len(), limit).await?;
     wait("the survivors own every task once", limit, || {

@@ -234,7 +234,7 @@ pub async fn tasks(t: Target) -> Result<(), String> {
         return Err(unexpected(&resp));
     };
     for task in tasks {
-        println!("{task}");
+        println!("{:24} token {}", task.key, task.token);
     }
     Ok(())
 }

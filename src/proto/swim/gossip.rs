@@ -23,7 +23,8 @@ impl Swim {
 
     /// Sends `msgs` in one datagram, filling the rest of it with rumours.
     pub(super) fn send(&mut self, to: SocketAddr, msgs: Vec<Message>) {
-        let mut frames: Vec<Frame> = msgs.iter().map(codec::encode_frame).collect();
+        let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
+        frames.extend(msgs.iter().map(codec::encode_frame));
         // Two bytes of slack: the frame count's varint may grow once rumours are added.
         let used = codec::envelope_len(&self.cfg.label, &frames) + 2;
         let limit = self.retransmit_limit();
@@ -62,13 +63,18 @@ impl Swim {
         let targets = self
             .members
             .sample_live(&mut self.rng, self.cfg.gossip_nodes, |_| false);
-        let budget = self.cfg.max_datagram - codec::envelope_overhead(&self.cfg.label, 1000);
+        // Room for a thousand frames' count and for the epoch frame, which may ride along.
+        let budget = self.cfg.max_datagram
+            - codec::envelope_overhead(&self.cfg.label, 1000)
+            - self.stream_epoch().encoded_len();
         for t in targets {
             let limit = self.retransmit_limit();
-            let frames = self.broadcasts.take(budget, limit);
-            if frames.is_empty() {
+            let rumours = self.broadcasts.take(budget, limit);
+            if rumours.is_empty() {
                 break;
             }
+            let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
+            frames.extend(rumours);
             let addr = self.members.get(&t).expect("sampled").member().addr;
             self.datagram(addr, frames);
         }

@@ -1,10 +1,12 @@
 //! The SWIM + Lifeguard state machine: the node's state, its inputs and outputs. Each concern
 //! lives in a submodule: [`probe`], [`gossip`] (dissemination), [`apply`] (rumours about
-//! others), [`sync`] (full-state exchange), [`local`] (this node's own record) and [`admin`]
-//! (an operator's word about other members).
+//! others), [`sync`] (full-state exchange), [`local`] (this node's own record), [`admin`]
+//! (an operator's word about other members) and [`epoch`] (the clock fencing tokens come
+//! from).
 
 mod admin;
 mod apply;
+mod epoch;
 mod gossip;
 mod local;
 mod probe;
@@ -76,6 +78,9 @@ pub struct Swim {
     next_push_pull: Instant,
     next_reconnect: Instant,
     next_reap: Instant,
+    /// See [`epoch`]: the placement epoch, and how many more datagrams carry its last rise.
+    epoch: u64,
+    epoch_sends: u32,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -145,6 +150,8 @@ impl Swim {
             next_push_pull,
             next_reconnect,
             next_reap: now + cfg.probe_interval,
+            epoch: id.run,
+            epoch_sends: 0,
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -290,6 +297,7 @@ impl Swim {
                 }
                 Message::PingReq(r) => self.relay(now, from, r),
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
+                Message::Epoch(e) => self.observe_epoch(e.epoch),
                 // Full state only travels over streams.
                 Message::PushPull(_) => {}
             }
@@ -325,12 +333,14 @@ impl Swim {
                     }
                 }
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
+                Message::Epoch(e) => self.observe_epoch(e.epoch),
                 Message::Nack(_) | Message::PingReq(_) => {}
             }
         }
         if reply.is_empty() {
             return Ok(None);
         }
+        reply.insert(0, self.stream_epoch());
         let reply = codec::encode_envelope(&self.cfg.label, reply);
         self.stats.streams_out += 1;
         self.stats.stream_bytes_out += reply.len() as u64;

@@ -33,7 +33,8 @@ impl Swim {
     }
 
     pub(super) fn push_pull(&mut self, addr: SocketAddr, join: bool) {
-        let payload = codec::encode_envelope(&self.cfg.label, vec![self.full_state(join, true)]);
+        let frames = vec![self.stream_epoch(), self.full_state(join, true)];
+        let payload = codec::encode_envelope(&self.cfg.label, frames);
         self.stream(addr, payload);
     }
 
