@@ -38,6 +38,7 @@ mod claim;
 mod clock;
 mod driver;
 mod events;
+mod forward;
 mod join;
 mod net;
 mod operate;
@@ -57,6 +58,10 @@ use tokio::task::JoinHandle;
 pub use crate::placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
 pub use builder::{MeshBuilder, default_join_wait};
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
+pub use forward::{
+    DEFAULT_FORWARD_HOP_LIMIT, DEFAULT_FORWARD_MAX_PAYLOAD, DEFAULT_FORWARD_QUEUE,
+    DEFAULT_FORWARD_RETRIES, ForwardError, ForwardedRequest, ForwardedRequests,
+};
 
 use crate::error::Error;
 use crate::placement::{FencingToken, OwnedTask};
@@ -97,12 +102,25 @@ crate::proto::counters! {
         pub decrypt_failures: u64,
         /// Packets that opened but had been seen before (a replay), or were too far behind their sender's newest to tell: dropped.
         pub replays_dropped: u64,
+        /// Forwarded requests this node sent to another node (each attempt counts).
+        pub forwards_sent: u64,
+        /// Forwarded requests handed to this node's handler (from peers or from itself).
+        pub forwards_served: u64,
+        /// Forwarded requests this node refused before its handler saw them (not the owner, no handler, busy, hop limit, too large).
+        pub forwards_refused: u64,
+        /// Of those refused, the ones refused because the handler's queue was full.
+        pub forwards_busy: u64,
+        /// Forward frames that did not decode or were oversized, and requests or replies on the wrong side: the connection was closed.
+        pub forwards_malformed: u64,
+        /// Calls to `Mesh::forward` on this node that ended in an error.
+        pub forwards_failed: u64,
         ;
     }
 }
 
 struct Inner {
     cmds: mpsc::Sender<Command>,
+    forward: forward::Client,
     shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
     name: String,
@@ -406,6 +424,7 @@ impl Mesh {
     /// dead, as after a crash), and waits until the loop and every task it spawned have
     /// stopped and the sockets are closed. Idempotent; every clone sees the mesh shut down.
     pub async fn shutdown(&self) {
+        self.inner.forward.close();
         let _ = self.inner.cmds.send(Command::Shutdown).await;
         let mut task = self.inner.task.lock().await;
         if let Some(t) = task.take()
@@ -414,6 +433,35 @@ impl Mesh {
         {
             tracing::error!(node = %self.inner.name, error = %e, "the run loop panicked");
         }
+    }
+
+    /// Sends `body` to the owner of `key` and returns its reply. If this node owns the key
+    /// (in its view, as [`Mesh::owner`] says), its own handler serves it without touching the
+    /// network; otherwise the request goes to the owner over TCP (sealed with the cluster key,
+    /// on a persistent connection shared with other requests), within
+    /// [`MeshBuilder::forward_timeout`].
+    ///
+    /// A node that refuses because it does not own the key names the owner it sees, and the
+    /// request follows that name; an owner that cannot be reached is replaced by the next
+    /// owner in ring order, up to [`MeshBuilder::forward_retries`] times. No request visits
+    /// more than [`MeshBuilder::forward_hop_limit`] nodes. A request is sent again only when
+    /// no handler can have seen it, so each call runs at most once: an error for which
+    /// [`ForwardError::may_have_run`] holds leaves the retry to the application.
+    pub async fn forward(
+        &self,
+        key: impl AsRef<[u8]>,
+        body: impl Into<Bytes>,
+    ) -> Result<Bytes, ForwardError> {
+        let key = Bytes::copy_from_slice(key.as_ref());
+        self.inner.forward.forward(key, body.into()).await
+    }
+
+    /// Registers this node's handler of forwarded requests: every request for a key this node
+    /// owns arrives on the returned queue (at most [`MeshBuilder::forward_queue`] waiting; more
+    /// are refused as busy, never waited for). Replaces any handler registered before, whose
+    /// queue ends. Without a handler, requests are refused with [`ForwardError::NoHandler`].
+    pub fn serve_forwarded(&self) -> ForwardedRequests {
+        self.inner.shared.forward.register()
     }
 
     async fn send(&self, cmd: Command) -> Result<(), Error> {
