@@ -6,8 +6,10 @@
 //! match a filter, each weighted by its `weight` tag. Dead and left members own nothing.
 //! Every task a node claims comes with a [`FencingToken`].
 
+mod balance;
 mod token;
 
+pub use balance::{Balance, MemberLoad};
 pub use token::{FencingToken, Handoff, OwnedTask};
 
 use crate::proto::{Member, Swim};
@@ -114,6 +116,31 @@ impl LocalTasks {
     /// The task table.
     pub fn table(&self) -> &TaskTable<String> {
         &self.table
+    }
+
+    /// How the registered tasks are spread over the members that may own work.
+    pub fn balance(&self) -> Balance {
+        let mut members: Vec<MemberLoad> = self
+            .eligible
+            .iter()
+            .map(|(name, weight)| MemberLoad {
+                name: name.clone(),
+                weight: *weight,
+                tasks: 0,
+            })
+            .collect();
+        for (_, owner) in self.table.assignment() {
+            // `eligible` is sorted by name, and every owner is on the ring built from it.
+            if let Some(i) =
+                owner.and_then(|o| members.binary_search_by(|m| m.name.as_str().cmp(o)).ok())
+            {
+                members[i].tasks += 1;
+            }
+        }
+        Balance {
+            members,
+            tasks: self.table.len(),
+        }
     }
 
     /// The token this node holds its tasks by when its placement epoch is `epoch`.

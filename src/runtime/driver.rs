@@ -22,7 +22,7 @@ use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
-use crate::placement::FencingToken;
+use crate::placement::{Balance, FencingToken};
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::Ring;
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
@@ -124,6 +124,8 @@ pub(crate) struct Snapshot {
     pub owned: Vec<String>,
     /// The token this node holds its tasks by: its placement epoch and run.
     pub token: FencingToken,
+    /// How the registered tasks are spread over the members.
+    pub balance: Balance,
 }
 
 /// The loop's two broadcasts. The loop owns the only strong senders, so every
@@ -164,6 +166,7 @@ impl Shared {
                     epoch: swim.epoch(),
                     run: swim.local().run,
                 },
+                balance: Balance::default(),
             }),
             events: out.events.downgrade(),
             tasks: out.tasks.downgrade(),

@@ -64,7 +64,7 @@ pub use forward::{
 };
 
 use crate::error::Error;
-use crate::placement::{FencingToken, OwnedTask};
+use crate::placement::{Balance, FencingToken, OwnedTask};
 use crate::proto::{Config, Member, Stats};
 use crate::wire::{Key, KeyId};
 use driver::{Command, Shared};
@@ -307,6 +307,12 @@ impl Mesh {
                 })
                 .collect()
         })
+    }
+
+    /// How the registered tasks are spread over the members that may own work, in this
+    /// node's view: each member's weight and task count (`swimring tasks --all`).
+    pub fn balance(&self) -> Balance {
+        self.inner.shared.read(|s| s.balance.clone())
     }
 
     /// The fencing token for a write on behalf of task `key`: `Some` while this node owns

@@ -130,6 +130,7 @@ impl Placing {
         let mut snapshot = write(shared);
         snapshot.owned = table.owned_by(table.local()).cloned().collect();
         snapshot.token = change.token;
+        snapshot.balance = self.placer.balance();
         drop(snapshot);
         if change.is_empty() {
             return;
