@@ -93,7 +93,7 @@ fn metrics_and_health_are_served_and_parse() {
         "m-c",
         &["--seed", "127.80.0.9:7946", "--metrics", "127.80.0.3:9100"],
     );
-    let _agents = Agents(vec![a, b, c]);
+    let mut agents = Agents(vec![a, b, c]);
     wait_for(
         "b's metrics show two alive and answered probes",
         BOUND,
@@ -146,6 +146,12 @@ fn metrics_and_health_are_served_and_parse() {
     assert_eq!(get("http://127.80.0.1:9100/health").0, 200);
     let (code, why) = get("http://127.80.0.3:9100/health");
     assert_eq!((code, why.trim()), (503, "no live peer: not joined"));
+    // Later, cut off: b's only peer dies, and b is unready again though it had joined.
+    agents.0[0].kill().unwrap();
+    wait_for("b is unready once its only peer is dead", BOUND, || {
+        get("http://127.80.0.2:9100/health")
+            == (503, "no live peer: every peer is dead or gone (cut off?)\n".to_owned())
+    });
 }
 
 #[test]

@@ -59,7 +59,9 @@ async fn metrics(State(s): State<Arc<Served>>) -> impl IntoResponse {
 }
 
 /// 200 while the loop runs and the agent has a live peer (or runs alone by choice, without
-/// seeds); 503 otherwise, with the reason.
+/// seeds); 503 otherwise, with the reason: not joined yet, or cut off later (every peer it
+/// knew is dead or gone, as on the small side of a partition). A readiness probe, not a
+/// liveness one: restarting a cut-off agent would not bring its network back.
 async fn health(State(s): State<Arc<Served>>) -> impl IntoResponse {
     let peers = s.mesh.live_count().saturating_sub(1);
     let (code, why) = if !s.mesh.is_running() {
@@ -68,10 +70,15 @@ async fn health(State(s): State<Arc<Served>>) -> impl IntoResponse {
         (StatusCode::OK, format!("ok: {peers} live peers"))
     } else if s.alone_by_choice {
         (StatusCode::OK, "ok: alone (no seeds)".to_owned())
-    } else {
+    } else if s.mesh.stats().protocol.states_merged == 0 {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "no live peer: not joined".to_owned(),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no live peer: every peer is dead or gone (cut off?)".to_owned(),
         )
     };
     (code, format!("{why}\n"))
