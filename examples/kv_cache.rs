@@ -79,16 +79,14 @@ impl Node {
     }
 }
 
-/// Waits up to `limit` for `cond`, checking every 20 ms.
+/// Waits up to `limit` for `cond`, checking every 20 ms; false if it never held.
 async fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
+    let poll = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
+    };
+    tokio::time::timeout(limit, poll).await.is_ok()
 }
 
 /// Starts four nodes, the first everyone's seed, and waits until they agree on the ring.
