@@ -20,6 +20,7 @@ use swimring::wire::{Message, State, Update};
 
 use crate::metrics::Metrics;
 use crate::network::{Fate, Network};
+use crate::tasks::Tasks;
 
 /// Index of a node slot in a [`Cluster`]. A restarted node keeps its slot.
 pub type NodeId = usize;
@@ -70,6 +71,10 @@ enum Delivery {
     StreamReply {
         bytes: Bytes,
     },
+    /// Task mode: the placement due for this run (see [`Tasks::request`]).
+    Place {
+        run: u64,
+    },
 }
 
 struct Entry {
@@ -108,6 +113,9 @@ pub enum Bug {
     /// dropped (from datagrams and from full-state exchanges): refutation never leaves the
     /// node, so a suspicion it could refute kills it anyway.
     DropOwnRefutation,
+    /// In task mode, every claim reuses the node's current placement epoch instead of
+    /// advancing it, so a new owner's token need not be above the old owner's.
+    StaleEpoch,
 }
 
 /// Counters of the engine itself.
@@ -146,6 +154,8 @@ pub struct Cluster {
     /// Shared by every node, so each distinct name and member record is held once, not once
     /// per observer.
     names: Interner,
+    /// Task mode: every node's task table and the ledger of who holds what.
+    tasks: Option<Tasks>,
 }
 
 /// The address simulated node `i` has: unique, never used on a real network.
@@ -196,6 +206,7 @@ impl Cluster {
                 max_members: 1 << 20,
             },
             names: Interner::default(),
+            tasks: None,
         }
     }
 
@@ -219,6 +230,28 @@ impl Cluster {
     /// Injects a deliberate bug.
     pub fn set_bug(&mut self, bug: Bug) {
         self.bug = bug;
+        if let Some(t) = &mut self.tasks {
+            t.set_stale_epoch(bug == Bug::StaleEpoch);
+        }
+    }
+
+    /// Task mode: every node, present and future, holds a `LocalTasks` over `n` task keys and
+    /// follows its view with it (see [`Tasks`]). Off by default: it costs a ring per node and
+    /// changes the trace (claims advance the epoch, which then travels in datagrams).
+    pub fn enable_tasks(&mut self, n: usize) {
+        let mut tasks = Tasks::new(n);
+        tasks.set_stale_epoch(self.bug == Bug::StaleEpoch);
+        for (id, node) in self.nodes.iter_mut().enumerate() {
+            if node.status != Status::Crashed {
+                tasks.boot(id, &mut node.swim);
+            }
+        }
+        self.tasks = Some(tasks);
+    }
+
+    /// The task tables and their ledger, in task mode.
+    pub fn tasks(&self) -> Option<&Tasks> {
+        self.tasks.as_ref()
     }
 
     /// Invariant violations found so far, each with its virtual time.
@@ -270,6 +303,9 @@ impl Cluster {
             own: (1, 0),
             seeds: Vec::new(),
         });
+        if let Some(t) = &mut self.tasks {
+            t.boot(id, &mut self.nodes[id].swim);
+        }
         self.drain(id);
         id
     }
@@ -344,6 +380,9 @@ impl Cluster {
         }
         node.seeds = seeds.to_vec();
         node.retry = SeedRetry::new(node.swim.config());
+        if let Some(t) = &mut self.tasks {
+            t.join(id, !seeds.is_empty());
+        }
         let run = node.swim.local().run;
         let at = self.now + node.retry.next_delay().as_nanos() as u64;
         self.schedule(at, id, Delivery::SeedRetry { run });
@@ -355,6 +394,8 @@ impl Cluster {
         let now = self.instant(self.now);
         self.nodes[id].swim.leave(now);
         self.metrics.left(self.now, id as u32);
+        // Its own state changed: it gives its tasks up at its next placement.
+        self.request_placement(id);
         self.drain(id);
     }
 
@@ -363,6 +404,9 @@ impl Cluster {
         if self.nodes[id].status != Status::Crashed {
             self.nodes[id].status = Status::Crashed;
             self.metrics.crashed(self.now, id as u32);
+            if let Some(t) = &mut self.tasks {
+                t.crash(id, self.now);
+            }
         }
     }
 
@@ -384,6 +428,13 @@ impl Cluster {
         let now = self.instant(self.now);
         self.nodes[id].swim.handle_timeout(now);
         self.drain(id);
+        // A placement that fell due during the pause was skipped when it popped (every
+        // entry up to now has): it runs now.
+        let missed = self.tasks.as_ref().and_then(|t| t.due(id));
+        if missed.is_some_and(|due| due <= self.now) {
+            let run = self.nodes[id].swim.local().run;
+            self.schedule(self.now, id, Delivery::Place { run });
+        }
     }
 
     /// Node `id` restarts under the same name and address as a new run, then joins `seeds`.
@@ -395,6 +446,9 @@ impl Cluster {
         self.nodes[id].status = Status::Running;
         self.nodes[id].own = (run, 0);
         self.metrics.restarted(self.now, id as u32, run);
+        if let Some(t) = &mut self.tasks {
+            t.boot(id, &mut self.nodes[id].swim);
+        }
         if self.check {
             self.seen.retain(|&(o, _), _| o != id as u32);
         }
@@ -470,6 +524,7 @@ impl Cluster {
         self.stats.processed += 1;
         match e.what {
             Delivery::SeedRetry { run } => return self.retry_seeds(to, run),
+            Delivery::Place { run } => return self.place(to, run),
             Delivery::Timer => {
                 node.wake = u64::MAX;
                 node.swim.handle_timeout(now);
@@ -526,7 +581,9 @@ impl Cluster {
         }
         let now = self.now;
         let at = Duration::from_nanos(now);
+        let mut changed = false;
         while let Some(event) = self.nodes[id].swim.poll_event() {
+            changed = true;
             self.metrics.event(now, id as u32, &event);
             if self.check {
                 self.check_event(id, &event);
@@ -537,6 +594,15 @@ impl Cluster {
         }
         if self.check {
             self.check_self(id);
+        }
+        let swim = &self.nodes[id].swim;
+        if changed
+            || self
+                .tasks
+                .as_ref()
+                .is_some_and(|t| t.joined_while_waiting(id, swim))
+        {
+            self.request_placement(id);
         }
         let deadline = self.nodes[id].swim.poll_timeout();
         let wake = (deadline.saturating_duration_since(self.base).as_nanos() as u64).max(now);
@@ -567,6 +633,29 @@ impl Cluster {
             self.drain(id);
         }
         self.schedule(at, id, Delivery::SeedRetry { run });
+    }
+
+    /// Task mode: node `id` places a placement delay from now, unless it already will.
+    fn request_placement(&mut self, id: NodeId) {
+        let Some(at) = self.tasks.as_mut().and_then(|t| t.request(id, self.now)) else {
+            return;
+        };
+        let run = self.nodes[id].swim.local().run;
+        self.schedule(at, id, Delivery::Place { run });
+    }
+
+    /// Task mode: running node `id` follows its view, if it is still run `run`, and the
+    /// ledger starts measuring once the mesh has settled.
+    fn place(&mut self, id: NodeId, run: u64) {
+        let Some(tasks) = self.tasks.as_mut() else {
+            return;
+        };
+        if let Some(code) = tasks.place(id, run, self.now, &mut self.nodes[id].swim) {
+            self.metrics.action(self.now, code, id as u32);
+        }
+        if !tasks.ledger.measuring() && self.metrics.all_agree() {
+            tasks.ledger.start_if_settled(self.now);
+        }
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, what: Delivery, datagram: bool) {
@@ -657,7 +746,7 @@ impl Cluster {
     // ----- the injected bug ---------------------------------------------------------------------
 
     fn filter(&self, id: NodeId, payload: Bytes, transport: Transport) -> Bytes {
-        if self.bug == Bug::None {
+        if self.bug != Bug::DropOwnRefutation {
             return payload;
         }
         let me = self.nodes[id].swim.local();

@@ -1,0 +1,169 @@
+//! Task mode: every node holds the library's own [`LocalTasks`] over the same task keys and
+//! follows its own view with it, as the tokio runtime does (src/runtime/placing.rs), so the
+//! simulator measures the real placement and the real fencing tokens.
+//!
+//! Like the runtime, a node places a short delay after a membership change (so changes that
+//! arrive together are placed once), and a node that joined through seeds claims nothing
+//! until it has merged a full state from a member. Two differences, both deliberate: the
+//! runtime stretches the delay to four times its last rebuild's wall time, which would make
+//! the trace depend on the machine; and it gives up waiting for the join after a bounded
+//! wait, which no scenario here needs (seeds are running nodes, which answer).
+//! A node that never joined anyone (the seed of a cold start) claims on its first
+//! membership change rather than at boot.
+
+use std::time::Duration;
+
+use swimring::placement::{Handoff, LocalTasks, PlacementConfig};
+use swimring::proto::Swim;
+
+use crate::cluster::NodeId;
+use crate::handoff::Ledger;
+
+/// The runtime's shortest wait from a membership change to the placement it causes
+/// (`MIN_PLACEMENT_DELAY` in src/runtime/placing.rs).
+pub const PLACEMENT_DELAY: Duration = Duration::from_millis(20);
+
+/// One run of one node: its task table and where its placement stands.
+#[derive(Debug)]
+struct NodeTasks {
+    tasks: LocalTasks,
+    run: u64,
+    /// Whether this run joined through seeds: then it claims only once it has joined.
+    seeded: bool,
+    /// Whether claims follow the view yet.
+    open: bool,
+    /// The virtual instant placement is due at, if a change awaits it.
+    due: Option<u64>,
+}
+
+/// The task tables of every node, and the ledger of who holds what.
+#[derive(Debug)]
+pub struct Tasks {
+    nodes: Vec<Option<NodeTasks>>,
+    delay: u64,
+    /// Claims without advancing the epoch (the injected [`Bug::StaleEpoch`](crate::Bug)).
+    stale_epoch: bool,
+    /// Who holds what, and what the handoffs measured.
+    pub ledger: Ledger,
+}
+
+impl Tasks {
+    /// Task mode over `n` task keys.
+    pub(crate) fn new(n: usize) -> Tasks {
+        Tasks {
+            nodes: Vec::new(),
+            delay: PLACEMENT_DELAY.as_nanos() as u64,
+            stale_epoch: false,
+            ledger: Ledger::new(n),
+        }
+    }
+
+    /// Makes every later claim reuse the current epoch instead of advancing it.
+    pub(crate) fn set_stale_epoch(&mut self, on: bool) {
+        self.stale_epoch = on;
+    }
+
+    /// Node `id` starts a run (a new node or a restart) with every task registered and none
+    /// owned: its ring is empty until its first placement.
+    pub(crate) fn boot(&mut self, id: NodeId, swim: &mut Swim) {
+        let me = swim.local();
+        let (name, run) = (me.name.clone(), me.run);
+        let mut tasks = LocalTasks::new(&name, run, PlacementConfig::default());
+        let gained = tasks.add(self.ledger.keys().iter().cloned(), || swim.advance_epoch());
+        debug_assert!(gained.is_empty(), "an empty ring places nothing");
+        if self.nodes.len() <= id {
+            self.nodes.resize_with(id + 1, || None);
+        }
+        self.nodes[id] = Some(NodeTasks {
+            tasks,
+            run,
+            seeded: false,
+            open: true,
+            due: None,
+        });
+    }
+
+    /// Node `id` joins through `seeds`: with any, its claims wait for the join.
+    pub(crate) fn join(&mut self, id: NodeId, seeds: bool) {
+        if let Some(n) = self.nodes[id].as_mut()
+            && seeds
+        {
+            n.seeded = true;
+            n.open = false;
+        }
+    }
+
+    /// Whether node `id` waits for its join while `swim` has merged a full state: then it
+    /// must place now, not at its next membership change.
+    pub(crate) fn joined_while_waiting(&self, id: NodeId, swim: &Swim) -> bool {
+        self.nodes[id]
+            .as_ref()
+            .is_some_and(|n| !n.open && swim.stats().states_merged > 0)
+    }
+
+    /// Asks for a placement of node `id` a placement delay after `now`. Returns the instant
+    /// to wake it at, unless one is already due.
+    pub(crate) fn request(&mut self, id: NodeId, now: u64) -> Option<u64> {
+        let n = self.nodes[id].as_mut()?;
+        if n.due.is_some() {
+            return None;
+        }
+        let at = now + self.delay;
+        n.due = Some(at);
+        Some(at)
+    }
+
+    /// The placement still due for node `id` (one that fell due while it was paused).
+    pub(crate) fn due(&self, id: NodeId) -> Option<u64> {
+        self.nodes[id].as_ref().and_then(|n| n.due)
+    }
+
+    /// Runs node `id`'s due placement for its run `run` at `now`: opens the join gate if it
+    /// may, then follows the view. Returns a digest of the change for the trace, if anything
+    /// changed.
+    pub(crate) fn place(&mut self, id: NodeId, run: u64, now: u64, swim: &mut Swim) -> Option<u64> {
+        let n = self.nodes[id].as_mut().filter(|n| n.run == run)?;
+        n.due = None;
+        n.open = n.open || !n.seeded || swim.stats().states_merged > 0;
+        if !n.open {
+            return None;
+        }
+        let change = if self.stale_epoch {
+            let epoch = swim.epoch();
+            n.tasks.update_with(swim.members(), || epoch)
+        } else {
+            n.tasks.update(swim)
+        };
+        match change {
+            Some(change) if !change.is_empty() => {
+                self.ledger.apply(now, id, run, &change);
+                Some(trace_code(&change))
+            }
+            _ => None,
+        }
+    }
+
+    /// Node `id` crashed: what it held is lost with it.
+    pub(crate) fn crash(&mut self, id: NodeId, now: u64) {
+        if let Some(n) = self.nodes[id].take() {
+            let held: Vec<String> = n.tasks.owned().map(|t| t.key).collect();
+            self.ledger.crashed(now, id, n.run, &held);
+        }
+    }
+
+    /// The tasks node `id` owns now, with their tokens (none when crashed).
+    pub fn owned(&self, id: NodeId) -> Vec<swimring::placement::OwnedTask> {
+        self.nodes
+            .get(id)
+            .and_then(Option::as_ref)
+            .map_or_else(Vec::new, |n| n.tasks.owned().collect())
+    }
+}
+
+/// A digest of a change for the trace hash: its token and sizes, above the action codes the
+/// metrics use for faults (below 2^32).
+fn trace_code(change: &Handoff) -> u64 {
+    let epoch = change.token.map_or(0, |t| t.epoch);
+    let sizes = (change.acquired.len() as u64) << 16 ^ change.released.len() as u64;
+    1 << 32 | (epoch.wrapping_mul(0x9E37_79B9) ^ sizes) & 0xFFFF_FFFF
+}
