@@ -81,7 +81,7 @@ pub struct HandoffSummary {
     /// The same before it settled: during the cold start nodes claim before they have heard
     /// of each other, so their claims are concurrent and their tokens unordered.
     pub stale_claims_before_settled: usize,
-    /// The first 16 stale claims of the run, either kind (`at_s` tells which).
+    /// The first 16 stale claims after the mesh settled.
     pub stale_examples: Vec<StaleClaim>,
     /// Tasks whose holders at the end do not include the node holding the highest token ever
     /// issued for them: a store that accepted that token refuses every current holder (or,
@@ -190,7 +190,7 @@ impl Ledger {
         &self.gaps
     }
 
-    /// Claims a store would refuse, so far (the first 16).
+    /// Claims a store would refuse, after the mesh settled (the first 16).
     pub fn stale_claims(&self) -> &[StaleClaim] {
         &self.stale
     }
@@ -258,8 +258,9 @@ impl Ledger {
         if let Some((highest, _)) = task.highest
             && token <= highest
         {
-            self.stale_count[usize::from(self.measured_from.is_some())] += 1;
-            if self.stale.len() < 16 {
+            let settled = self.measured_from.is_some();
+            self.stale_count[usize::from(settled)] += 1;
+            if settled && self.stale.len() < 16 {
                 self.stale.push(StaleClaim {
                     at_s: now as f64 / NANOS,
                     task: t,

@@ -113,6 +113,14 @@ impl Tasks {
         Some(at)
     }
 
+    /// Whether node `id` has placed all it has seen: its claims follow its view (it has
+    /// joined, or needs not) and no placement is due.
+    pub fn placed(&self, id: NodeId) -> bool {
+        self.nodes[id]
+            .as_ref()
+            .is_some_and(|n| n.open && n.due.is_none())
+    }
+
     /// The placement still due for node `id` (one that fell due while it was paused).
     pub(crate) fn due(&self, id: NodeId) -> Option<u64> {
         self.nodes[id].as_ref().and_then(|n| n.due)
