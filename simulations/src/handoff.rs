@@ -83,10 +83,13 @@ pub struct HandoffSummary {
     pub stale_claims_before_settled: usize,
     /// The first 16 stale claims after the mesh settled.
     pub stale_examples: Vec<StaleClaim>,
-    /// Tasks whose holders at the end do not include the node holding the highest token ever
-    /// issued for them: a store that accepted that token refuses every current holder (or,
-    /// on a tie, cannot tell it from the stale one).
+    /// Tasks whose every holder at the end holds a token below the highest ever issued for
+    /// them: a store that accepted that token refuses every current holder.
     pub fenced_out_at_end: usize,
+    /// Tasks whose holder at the end holds a token equal to the highest, issued to another
+    /// node: the two claims were concurrent, and every simulated node starts as run 1, so
+    /// the tokens tie where real runs (start times) would order them either way.
+    pub tied_at_end: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -328,15 +331,16 @@ impl Ledger {
             }
             open_at_end += 1;
         }
-        let fenced_out_at_end = self
-            .tasks
-            .iter()
-            .filter(|t| !t.holders.is_empty())
-            .filter(|t| {
-                t.highest
-                    .is_some_and(|(h, by)| !t.holders.contains(&(by, h)))
-            })
-            .count();
+        let (mut fenced_out_at_end, mut tied_at_end) = (0, 0);
+        for t in &self.tasks {
+            let Some((h, by)) = t.highest else { continue };
+            let best = t.holders.iter().map(|&(_, k)| k).max();
+            if best.is_some_and(|k| k < h) {
+                fenced_out_at_end += 1;
+            } else if best == Some(h) && !t.holders.contains(&(by, h)) {
+                tied_at_end += 1;
+            }
+        }
         HandoffSummary {
             tasks: self.keys.len(),
             measured_from_s: self.measured_from.map(|t| t as f64 / NANOS),
@@ -350,6 +354,7 @@ impl Ledger {
             stale_claims_before_settled: self.stale_count[0],
             stale_examples: self.stale.clone(),
             fenced_out_at_end,
+            tied_at_end,
         }
     }
 }

@@ -75,7 +75,7 @@ pub fn handoff_line(h: &HandoffSummary) -> String {
         .measured_from_s
         .map_or("never settled".into(), |t| format!("from {t:.1} s"));
     format!(
-        "tasks: {} keys, {} handoffs {from}; overlaps {}; gaps {}; {} open at end; stale claims {} ({} before settling), fenced out at end {}",
+        "tasks: {} keys, {} handoffs {from}; overlaps {}; gaps {}; {} open at end; stale claims {} ({} before settling); at the end {} fenced out, {} tied",
         h.tasks,
         h.handoffs,
         spread(&h.overlap_s),
@@ -83,7 +83,8 @@ pub fn handoff_line(h: &HandoffSummary) -> String {
         h.open_at_end,
         h.stale_claims,
         h.stale_claims_before_settled,
-        h.fenced_out_at_end
+        h.fenced_out_at_end,
+        h.tied_at_end
     )
 }
 
