@@ -645,7 +645,8 @@ impl Cluster {
     }
 
     /// Task mode: running node `id` follows its view, if it is still run `run`, and the
-    /// ledger starts measuring once the mesh has settled.
+    /// ledger starts measuring once the mesh has settled: every view right, every node
+    /// placed what it saw, every task held once.
     fn place(&mut self, id: NodeId, run: u64) {
         let Some(tasks) = self.tasks.as_mut() else {
             return;
@@ -653,7 +654,7 @@ impl Cluster {
         if let Some(code) = tasks.place(id, run, self.now, &mut self.nodes[id].swim) {
             self.metrics.action(self.now, code, id as u32);
         }
-        if !tasks.ledger.measuring() && self.metrics.all_agree() {
+        if !tasks.ledger.measuring() && tasks.all_placed() && self.metrics.all_agree() {
             tasks.ledger.start_if_settled(self.now);
         }
     }

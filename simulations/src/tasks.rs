@@ -113,12 +113,13 @@ impl Tasks {
         Some(at)
     }
 
-    /// Whether node `id` has placed all it has seen: its claims follow its view (it has
-    /// joined, or needs not) and no placement is due.
-    pub fn placed(&self, id: NodeId) -> bool {
-        self.nodes[id]
-            .as_ref()
-            .is_some_and(|n| n.open && n.due.is_none())
+    /// Whether every node that has not crashed has placed all it has seen: its claims follow
+    /// its view (it has joined, or needs not) and no placement is due.
+    pub fn all_placed(&self) -> bool {
+        self.nodes
+            .iter()
+            .flatten()
+            .all(|n| n.open && n.due.is_none())
     }
 
     /// The placement still due for node `id` (one that fell due while it was paused).

@@ -70,14 +70,14 @@ impl Mesh {
         b.detect + b.join + PLACEMENT_DELAY * 2
     }
 
-    /// Whether the mesh has settled: every view agrees with the truth, every member has
+    /// Whether the mesh has settled: every view agrees with the truth, every node has
     /// placed what it saw, every task has one holder, and every member has heard the
     /// highest epoch.
     fn settled(c: &Cluster, up: &[NodeId]) -> bool {
         let tasks = c.tasks().expect("task mode");
         let epochs: Vec<u64> = up.iter().map(|&i| c.node(i).epoch()).collect();
         c.metrics.all_agree()
-            && up.iter().all(|&i| tasks.placed(i))
+            && tasks.all_placed()
             && tasks.ledger.settled()
             && epochs.windows(2).all(|w| w[0] == w[1])
     }
