@@ -4,12 +4,12 @@
 //!
 //! Like the runtime, a node places a short delay after a membership change (so changes that
 //! arrive together are placed once), and a node that joined through seeds claims nothing
-//! until it has merged a full state from a member. Two differences, both deliberate: the
+//! until it has merged a full state from a member. Three differences, all deliberate: the
 //! runtime stretches the delay to four times its last rebuild's wall time, which would make
-//! the trace depend on the machine; and it gives up waiting for the join after a bounded
-//! wait, which no scenario here needs (seeds are running nodes, which answer).
-//! A node that never joined anyone (the seed of a cold start) claims on its first
-//! membership change rather than at boot.
+//! the trace depend on the machine; it gives up waiting for the join after a bounded wait,
+//! which no scenario here needs (seeds are running nodes, which answer); and a node that
+//! never joined anyone (the seed of a cold start) claims on its first membership change
+//! rather than at boot, since the simulator cannot tell at boot whether a join will follow.
 
 use std::time::Duration;
 
@@ -40,7 +40,6 @@ struct NodeTasks {
 #[derive(Debug)]
 pub struct Tasks {
     nodes: Vec<Option<NodeTasks>>,
-    delay: u64,
     /// Claims without advancing the epoch (the injected [`Bug::StaleEpoch`](crate::Bug)).
     stale_epoch: bool,
     /// Who holds what, and what the handoffs measured.
@@ -52,7 +51,6 @@ impl Tasks {
     pub(crate) fn new(n: usize) -> Tasks {
         Tasks {
             nodes: Vec::new(),
-            delay: PLACEMENT_DELAY.as_nanos() as u64,
             stale_epoch: false,
             ledger: Ledger::new(n),
         }
@@ -108,7 +106,7 @@ impl Tasks {
         if n.due.is_some() {
             return None;
         }
-        let at = now + self.delay;
+        let at = now + PLACEMENT_DELAY.as_nanos() as u64;
         n.due = Some(at);
         Some(at)
     }
