@@ -304,7 +304,7 @@ mod tests {
         let gained = &after.acquired[0];
         assert_eq!(p.token(gained).map(|t| t.epoch), Some(102));
         let removed = p.remove(std::slice::from_ref(gained));
-        assert_eq!(removed.released, [gained.clone()]);
+        assert_eq!(removed.released, std::slice::from_ref(gained));
         assert_eq!(p.token(gained), None, "a released task gives its token up");
     }
 
