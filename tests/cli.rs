@@ -27,6 +27,21 @@ fn agent(ip: &str, seed: Option<&str>, extra: &[&str]) -> Child {
     cmd.spawn().expect("the binary runs")
 }
 
+#[test]
+fn the_demo_converges_explains_its_balance_and_moves_only_the_dead_nodes_tasks() {
+    let out = run(&["demo", "--nodes", "3", "--tasks", "12"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "converged: every node sees 3 alive members",
+        "12 tasks on 3 members; peak/mean",
+        "with bounded loads (--bounded-load 1.25) no node would own more than 5",
+        "every other task stayed put",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+}
+
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
 
@@ -121,6 +136,25 @@ fn three_agents_answer_every_subcommand() {
         all.sort();
         all == ["alpha", "beta", "gamma"]
     });
+    // tasks --all: every member's count, summing to the three tasks, each weighed fairly.
+    let balance = json(&["tasks", "--all", "--json", "--control", &controls[0]]).unwrap();
+    let counts: Vec<u64> = balance["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["weight"], 100, "{m}");
+            m["tasks"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        (counts.len(), counts.iter().sum::<u64>()),
+        (3, 3),
+        "{balance}"
+    );
+    let text = run(&["tasks", "--all", "--control", &controls[0]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("3 tasks on 3 members; peak/mean"), "{text}");
 
     // leave: the agent exits 0 and the others see it left, not dead.
     let out = run(&["leave", "--control", &controls[2]]);

@@ -235,17 +235,15 @@ impl Cluster {
         }
     }
 
-    /// Task mode: every node, present and future, holds a `LocalTasks` over `n` task keys and
-    /// follows its view with it (see [`Tasks`]). Off by default: it costs a ring per node and
-    /// changes the trace (claims advance the epoch, which then travels in datagrams).
+    /// Task mode: every node holds a `LocalTasks` over `n` task keys and follows its view
+    /// with it, and every run is distinct (see [`Tasks`]). Off by default: it costs a ring per
+    /// node and changes the trace (claims advance the epoch, which then travels in
+    /// datagrams, and runs are start times). Call before adding nodes, so that every node
+    /// gets its own run.
     pub fn enable_tasks(&mut self, n: usize) {
+        assert!(self.nodes.is_empty(), "task mode is enabled before nodes");
         let mut tasks = Tasks::new(n);
         tasks.set_stale_epoch(self.bug == Bug::StaleEpoch);
-        for (id, node) in self.nodes.iter_mut().enumerate() {
-            if node.status != Status::Crashed {
-                tasks.boot(id, &mut node.swim);
-            }
-        }
         self.tasks = Some(tasks);
     }
 
@@ -291,16 +289,17 @@ impl Cluster {
     /// Adds a running node named `name` that knows only itself.
     pub fn add_node(&mut self, name: &str, cfg: Config) -> NodeId {
         let id = self.nodes.len();
-        let swim = self.boot(id, name, cfg, 1);
+        let run = self.new_run(0);
+        let swim = self.boot(id, name, cfg, run);
         self.net.add_node();
-        self.metrics.node_added(self.now, id as u32, name, 1);
+        self.metrics.node_added(self.now, id as u32, name, run);
         self.nodes.push(Node {
             retry: SeedRetry::new(swim.config()),
             swim,
             status: Status::Running,
             wake: u64::MAX,
             events: Vec::new(),
-            own: (1, 0),
+            own: (run, 0),
             seeds: Vec::new(),
         });
         if let Some(t) = &mut self.tasks {
@@ -308,6 +307,15 @@ impl Cluster {
         }
         self.drain(id);
         id
+    }
+
+    /// The run of a node starting now whose previous run was `prev` (0: none): the next
+    /// count without task mode, which keeps every trace as it was; a start time with it.
+    fn new_run(&mut self, prev: u64) -> u64 {
+        match &mut self.tasks {
+            Some(t) => t.next_run(self.now),
+            None => prev + 1,
+        }
     }
 
     fn boot(&mut self, id: NodeId, name: &str, cfg: Config, run: u64) -> Swim {
@@ -405,7 +413,7 @@ impl Cluster {
             self.nodes[id].status = Status::Crashed;
             self.metrics.crashed(self.now, id as u32);
             if let Some(t) = &mut self.tasks {
-                t.crash(id, self.now);
+                t.crash(id, self.now, self.nodes[id].swim.epoch());
             }
         }
     }
@@ -441,7 +449,7 @@ impl Cluster {
     pub fn restart(&mut self, id: NodeId, seeds: &[NodeId]) {
         let name = self.nodes[id].swim.local().name.clone();
         let cfg = self.nodes[id].swim.config().clone();
-        let run = self.nodes[id].swim.local().run + 1;
+        let run = self.new_run(self.nodes[id].swim.local().run);
         self.nodes[id].swim = self.boot(id, &name, cfg, run);
         self.nodes[id].status = Status::Running;
         self.nodes[id].own = (run, 0);

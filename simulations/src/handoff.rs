@@ -1,5 +1,5 @@
 //! The ownership ledger of task mode: which nodes believe they own each task, over virtual
-//! time, and what that says about handoffs.
+//! time, and what that says about handoffs and fencing.
 //!
 //! A *holder* of a task is a node that is not crashed (running or paused: a stalled process
 //! still believes it owns its tasks and carries on with them when it resumes) and whose
@@ -8,9 +8,15 @@
 //! (every view agreeing with the truth and every task held exactly once), so the cold start,
 //! when nodes claim before they have heard of each other, is not counted.
 //!
-//! The ledger also checks the fencing rule as a store would see it: a claim whose token is
-//! not above every token issued earlier for the same task would be refused by a store that
-//! already accepted the higher one (or, if equal, could not be told apart from it).
+//! Fencing, as a compare-and-set store sees it (docs/FENCING.md): a holder writes with its
+//! *current* token, (its placement epoch, its run), which rises whenever its epoch does. So
+//! the ledger keeps, per task and per node run that held it, the token that run *last* held
+//! it by: at a release, its token just before the change (whose one-step advance then
+//! travels to the next owner); at a crash, its token at the crash. A paused holder keeps
+//! holding, with whatever token it has. The owner of a task is *fenced out* while its current
+//! token is not above every such last token of another run: a store that accepted that
+//! run's last write refuses the owner's. Only the ledger's caller knows the nodes' current
+//! epochs, so it asks ([`Ledger::fenced_out`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,16 +40,21 @@ pub struct TaskChange {
     pub acquired: Vec<u32>,
     /// Tasks it gave up.
     pub released: Vec<u32>,
-    /// The token of everything in `acquired`.
-    pub token: Option<FencingToken>,
+    /// Its token just before the change: the last token it held `released` by.
+    pub before: FencingToken,
+    /// Its token from the change on (`Handoff::token`), the first it holds `acquired` by;
+    /// none at a crash.
+    pub after: Option<FencingToken>,
     /// True when the node crashed: `released` is what it held, given up without a handoff.
     pub crashed: bool,
 }
 
-/// A claim a fencing store would refuse: its token is not above one issued earlier for the
-/// same task.
+/// A claim whose token, at the claim, was not above the token another run last held the
+/// task by: a store that accepted that run's writes refuses the new owner until its epoch
+/// rises past (guarantee 3 of docs/FENCING.md: a concurrent change's rise still has to
+/// arrive).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct StaleClaim {
+pub struct LowClaim {
     /// Virtual seconds.
     pub at_s: f64,
     /// The task's index.
@@ -52,8 +63,26 @@ pub struct StaleClaim {
     pub node: NodeId,
     /// The token it claimed with.
     pub token: FencingToken,
-    /// The highest token issued for the task before.
-    pub highest: FencingToken,
+    /// The highest last token of another run, and that run's node.
+    pub earlier: FencingToken,
+    /// See `earlier`.
+    pub by: NodeId,
+}
+
+/// A task whose owners all hold it by a token not above the last token another run held it
+/// by: a store that accepted that run's last write refuses every one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FencedOut {
+    /// The task's index.
+    pub task: u32,
+    /// Its holder (the first, if several).
+    pub node: NodeId,
+    /// That holder's current token.
+    pub token: FencingToken,
+    /// The highest last token of another run, and that run's node.
+    pub earlier: FencingToken,
+    /// See `earlier`.
+    pub by: NodeId,
 }
 
 /// What the ledger measured, for `summary.json`.
@@ -75,30 +104,37 @@ pub struct HandoffSummary {
     pub gap_task_s: f64,
     /// Overlaps and gaps still open at the end (cut there and counted above).
     pub open_at_end: usize,
-    /// Claims, after the mesh settled, whose token was not above every earlier token of the
-    /// task.
-    pub stale_claims: usize,
+    /// Claims, after the mesh settled, whose token at the claim was not above the last token
+    /// of another run that held the task before (see [`LowClaim`]).
+    pub low_claims: usize,
     /// The same before it settled: during the cold start nodes claim before they have heard
-    /// of each other, so their claims are concurrent and their tokens unordered.
-    pub stale_claims_before_settled: usize,
-    /// The first 16 stale claims after the mesh settled.
-    pub stale_examples: Vec<StaleClaim>,
-    /// Tasks whose every holder at the end holds a token below the highest ever issued for
-    /// them: a store that accepted that token refuses every current holder.
+    /// of each other.
+    pub low_claims_before_settled: usize,
+    /// The first 16 low claims after the mesh settled.
+    pub low_examples: Vec<LowClaim>,
+    /// Tasks fenced out at the end, by their holders' current tokens (see [`FencedOut`]).
     pub fenced_out_at_end: usize,
-    /// Tasks whose holder at the end holds a token equal to the highest, issued to another
-    /// node: the two claims were concurrent, and every simulated node starts as run 1, so
-    /// the tokens tie where real runs (start times) would order them either way.
-    pub tied_at_end: usize,
+    /// The first 16 of them.
+    pub fenced_examples: Vec<FencedOut>,
+}
+
+/// One node run that held a task and stopped: the token it last held the task by.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    node: NodeId,
+    run: u64,
+    token: FencingToken,
 }
 
 #[derive(Debug, Clone, Default)]
 struct TaskState {
-    holders: Vec<(NodeId, FencingToken)>,
+    /// The node runs holding it now.
+    holders: Vec<(NodeId, u64)>,
     /// When its current overlap or gap began.
     since: u64,
-    /// The highest token issued for the task, and to whom.
-    highest: Option<(FencingToken, NodeId)>,
+    /// Every run that held it and stopped, with its last token (a run's tokens only rise, so
+    /// its latest stop is its highest).
+    ended: Vec<Ended>,
 }
 
 /// Whether a task is held once, by nobody, or by several.
@@ -117,6 +153,26 @@ impl TaskState {
             _ => Holding::Overlap,
         }
     }
+
+    /// The highest last token of a run other than `run` of `node`, with its node.
+    fn earlier_than(&self, node: NodeId, run: u64) -> Option<(FencingToken, NodeId)> {
+        (self.ended.iter())
+            .filter(|e| (e.node, e.run) != (node, run))
+            .map(|e| (e.token, e.node))
+            .max()
+    }
+
+    /// Records that `node`'s run `run` stopped holding it with `token`.
+    fn end(&mut self, node: NodeId, run: u64, token: FencingToken) {
+        match self
+            .ended
+            .iter_mut()
+            .find(|e| (e.node, e.run) == (node, run))
+        {
+            Some(e) => e.token = e.token.max(token),
+            None => self.ended.push(Ended { node, run, token }),
+        }
+    }
 }
 
 /// Every task's holders, with the log of changes and the overlap and gap measurements.
@@ -132,12 +188,15 @@ pub struct Ledger {
     handoffs: u64,
     overlaps: Vec<f64>,
     gaps: Vec<f64>,
-    stale: Vec<StaleClaim>,
-    /// Stale claims before and after the mesh settled.
-    stale_count: [usize; 2],
+    low: Vec<LowClaim>,
+    /// Low claims before and after the mesh settled.
+    low_count: [usize; 2],
 }
 
 const NANOS: f64 = 1e9;
+
+/// How many examples the summary lists.
+const EXAMPLES: usize = 16;
 
 impl Ledger {
     /// A ledger of `n` tasks named `task-0` … , none held yet.
@@ -158,8 +217,8 @@ impl Ledger {
             handoffs: 0,
             overlaps: Vec::new(),
             gaps: Vec::new(),
-            stale: Vec::new(),
-            stale_count: [0; 2],
+            low: Vec::new(),
+            low_count: [0; 2],
         }
     }
 
@@ -173,8 +232,8 @@ impl Ledger {
         &self.log
     }
 
-    /// The nodes that hold task `task` now, with their tokens.
-    pub fn holders(&self, task: u32) -> &[(NodeId, FencingToken)] {
+    /// The node runs that hold task `task` now, as (node, run).
+    pub fn holders(&self, task: u32) -> &[(NodeId, u64)] {
         &self.tasks[task as usize].holders
     }
 
@@ -193,14 +252,14 @@ impl Ledger {
         &self.gaps
     }
 
-    /// Claims a store would refuse, after the mesh settled (the first 16).
-    pub fn stale_claims(&self) -> &[StaleClaim] {
-        &self.stale
+    /// Low claims after the mesh settled (the first 16).
+    pub fn low_claims(&self) -> &[LowClaim] {
+        &self.low
     }
 
-    /// How many stale claims there were, before the mesh settled and after.
-    pub fn stale_count(&self) -> [usize; 2] {
-        self.stale_count
+    /// How many low claims there were, before the mesh settled and after.
+    pub fn low_count(&self) -> [usize; 2] {
+        self.low_count
     }
 
     /// Whether measuring has begun.
@@ -216,17 +275,22 @@ impl Ledger {
         }
     }
 
-    /// Records what node `node` (run `run`) gained and lost in one placement change.
-    pub(crate) fn apply(&mut self, now: u64, node: NodeId, run: u64, change: &Handoff) {
+    /// Records what node `node` (run `run`) gained and lost in one placement change, `before`
+    /// being its token just before it.
+    pub(crate) fn apply(
+        &mut self,
+        now: u64,
+        (node, run): (NodeId, u64),
+        before: FencingToken,
+        change: &Handoff,
+    ) {
         let released: Vec<u32> = change.released.iter().map(|k| self.index[k]).collect();
         let acquired: Vec<u32> = change.acquired.iter().map(|k| self.index[k]).collect();
         for &t in &released {
-            self.drop_holder(now, t, node);
+            self.drop_holder(now, t, (node, run), before);
         }
-        if let Some(token) = change.token {
-            for &t in &acquired {
-                self.add_holder(now, t, node, token);
-            }
+        for &t in &acquired {
+            self.add_holder(now, t, (node, run), change.token);
         }
         self.log.push(TaskChange {
             at: Duration::from_nanos(now),
@@ -234,16 +298,23 @@ impl Ledger {
             run,
             acquired,
             released,
-            token: change.token,
+            before,
+            after: Some(change.token),
             crashed: false,
         });
     }
 
-    /// Node `node` crashed holding `held`: it holds nothing any more.
-    pub(crate) fn crashed(&mut self, now: u64, node: NodeId, run: u64, held: &[String]) {
+    /// Node `node` (run `run`) crashed holding `held` by `token`: it holds nothing any more.
+    pub(crate) fn crashed(
+        &mut self,
+        now: u64,
+        (node, run): (NodeId, u64),
+        token: FencingToken,
+        held: &[String],
+    ) {
         let released: Vec<u32> = held.iter().map(|k| self.index[k]).collect();
         for &t in &released {
-            self.drop_holder(now, t, node);
+            self.drop_holder(now, t, (node, run), token);
         }
         self.log.push(TaskChange {
             at: Duration::from_nanos(now),
@@ -251,49 +322,43 @@ impl Ledger {
             run,
             acquired: Vec::new(),
             released,
-            token: None,
+            before: token,
+            after: None,
             crashed: true,
         });
     }
 
-    fn add_holder(&mut self, now: u64, t: u32, node: NodeId, token: FencingToken) {
-        let task = &mut self.tasks[t as usize];
-        if let Some((highest, _)) = task.highest
-            && token <= highest
+    fn add_holder(&mut self, now: u64, t: u32, (node, run): (NodeId, u64), token: FencingToken) {
+        if let Some((earlier, by)) = self.tasks[t as usize].earlier_than(node, run)
+            && token <= earlier
         {
             let settled = self.measured_from.is_some();
-            self.stale_count[usize::from(settled)] += 1;
-            if settled && self.stale.len() < 16 {
-                self.stale.push(StaleClaim {
+            self.low_count[usize::from(settled)] += 1;
+            if settled && self.low.len() < EXAMPLES {
+                self.low.push(LowClaim {
                     at_s: now as f64 / NANOS,
                     task: t,
                     node,
                     token,
-                    highest,
+                    earlier,
+                    by,
                 });
             }
-        }
-        if task.highest.is_none_or(|(h, _)| token > h) {
-            task.highest = Some((token, node));
         }
         if self.measured_from.is_some() {
             self.handoffs += 1;
         }
-        self.change_holders(now, t, |h| h.push((node, token)));
+        self.change_holders(now, t, |h| h.push((node, run)));
     }
 
-    fn drop_holder(&mut self, now: u64, t: u32, node: NodeId) {
-        self.change_holders(now, t, |h| h.retain(|&(n, _)| n != node));
+    fn drop_holder(&mut self, now: u64, t: u32, (node, run): (NodeId, u64), last: FencingToken) {
+        self.tasks[t as usize].end(node, run, last);
+        self.change_holders(now, t, |h| h.retain(|&x| x != (node, run)));
     }
 
     /// Edits a task's holders, closing the overlap or gap it ends and opening the one it
     /// starts.
-    fn change_holders(
-        &mut self,
-        now: u64,
-        t: u32,
-        edit: impl FnOnce(&mut Vec<(NodeId, FencingToken)>),
-    ) {
+    fn change_holders(&mut self, now: u64, t: u32, edit: impl FnOnce(&mut Vec<(NodeId, u64)>)) {
         let task = &mut self.tasks[t as usize];
         let before = task.holding();
         edit(&mut task.holders);
@@ -317,9 +382,37 @@ impl Ledger {
         }
     }
 
+    /// The tasks held now whose every holder is fenced out, `epoch` giving each holder's
+    /// current placement epoch. Tasks held by nobody are not listed (they are in a gap).
+    pub fn fenced_out(&self, epoch: impl Fn(NodeId) -> u64) -> Vec<FencedOut> {
+        let mut out = Vec::new();
+        for (t, task) in self.tasks.iter().enumerate() {
+            let verdicts = task.holders.iter().map(|&(node, run)| {
+                let token = FencingToken {
+                    epoch: epoch(node),
+                    run,
+                };
+                let earlier = task.earlier_than(node, run);
+                let fenced = earlier.filter(|&(e, _)| token <= e);
+                fenced.map(|(earlier, by)| FencedOut {
+                    task: t as u32,
+                    node,
+                    token,
+                    earlier,
+                    by,
+                })
+            });
+            let verdicts: Option<Vec<FencedOut>> = verdicts.collect();
+            if let Some(first) = verdicts.and_then(|v| v.first().copied()) {
+                out.push(first);
+            }
+        }
+        out
+    }
+
     /// What was measured by `now` (the end of the run): overlaps and gaps still open are
-    /// cut there, counted, and included.
-    pub fn summary(&self, now: u64) -> HandoffSummary {
+    /// cut there, counted, and included; `epoch` gives each holder's epoch now.
+    pub fn summary(&self, now: u64, epoch: impl Fn(NodeId) -> u64) -> HandoffSummary {
         let (mut overlaps, mut gaps) = (self.overlaps.clone(), self.gaps.clone());
         let mut open_at_end = 0;
         for task in self.tasks.iter().filter(|_| self.measuring()) {
@@ -331,16 +424,9 @@ impl Ledger {
             }
             open_at_end += 1;
         }
-        let (mut fenced_out_at_end, mut tied_at_end) = (0, 0);
-        for t in &self.tasks {
-            let Some((h, by)) = t.highest else { continue };
-            let best = t.holders.iter().map(|&(_, k)| k).max();
-            if best.is_some_and(|k| k < h) {
-                fenced_out_at_end += 1;
-            } else if best == Some(h) && !t.holders.contains(&(by, h)) {
-                tied_at_end += 1;
-            }
-        }
+        let mut fenced = self.fenced_out(epoch);
+        let fenced_out_at_end = fenced.len();
+        fenced.truncate(EXAMPLES);
         HandoffSummary {
             tasks: self.keys.len(),
             measured_from_s: self.measured_from.map(|t| t as f64 / NANOS),
@@ -350,11 +436,11 @@ impl Ledger {
             overlap_task_s: overlaps.iter().fold(0.0, |a, b| a + b),
             gap_task_s: gaps.iter().fold(0.0, |a, b| a + b),
             open_at_end,
-            stale_claims: self.stale_count[1],
-            stale_claims_before_settled: self.stale_count[0],
-            stale_examples: self.stale.clone(),
+            low_claims: self.low_count[1],
+            low_claims_before_settled: self.low_count[0],
+            low_examples: self.low.clone(),
             fenced_out_at_end,
-            tied_at_end,
+            fenced_examples: fenced,
         }
     }
 }

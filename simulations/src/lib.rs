@@ -26,7 +26,7 @@ pub mod tune;
 
 pub use builtins::BUILTINS;
 pub use cluster::{Bug, Cluster, EngineStats, NodeId, Observed, addr_of};
-pub use handoff::{HandoffSummary, Ledger, StaleClaim, TaskChange};
+pub use handoff::{FencedOut, HandoffSummary, Ledger, LowClaim, TaskChange};
 pub use network::{Burst, Fate, Latency, Network};
 pub use runner::{RunOptions, run};
 pub use scenario::{Action, NetSpec, Scenario, Start, Target};

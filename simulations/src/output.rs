@@ -61,8 +61,9 @@ pub fn write_run(dir: &Path, r: &RunResult, plots: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Task mode's line of the text summary: handoffs, overlap and gap (p50/p99/max), and
-/// claims a fencing store would refuse.
+/// Task mode's line of the text summary: handoffs, overlap and gap (p50/p99/max), claims
+/// that were for a moment below an earlier holder, and tasks a fencing store refuses the
+/// owner of at the end.
 pub fn handoff_line(h: &HandoffSummary) -> String {
     let spread = |s: &Option<Spread>| match s {
         Some(s) => format!(
@@ -75,16 +76,15 @@ pub fn handoff_line(h: &HandoffSummary) -> String {
         .measured_from_s
         .map_or("never settled".into(), |t| format!("from {t:.1} s"));
     format!(
-        "tasks: {} keys, {} handoffs {from}; overlaps {}; gaps {}; {} open at end; stale claims {} ({} before settling); at the end {} fenced out, {} tied",
+        "tasks: {} keys, {} handoffs {from}; overlaps {}; gaps {}; {} open at end; low claims {} ({} before settling); {} fenced out at the end",
         h.tasks,
         h.handoffs,
         spread(&h.overlap_s),
         spread(&h.gap_s),
         h.open_at_end,
-        h.stale_claims,
-        h.stale_claims_before_settled,
-        h.fenced_out_at_end,
-        h.tied_at_end
+        h.low_claims,
+        h.low_claims_before_settled,
+        h.fenced_out_at_end
     )
 }
 

@@ -536,7 +536,10 @@ impl Runner {
             violations: self.c.violations().to_vec(),
             settled,
             peak_rss_mib: peak_rss_mib(),
-            handoff: self.c.tasks().map(|t| t.ledger.summary(ns(s.duration_s))),
+            handoff: (self.c.tasks()).map(|t| {
+                t.ledger
+                    .summary(ns(s.duration_s), |id| self.c.node(id).epoch())
+            }),
         }
     }
 }

@@ -10,10 +10,15 @@
 //! which no scenario here needs (seeds are running nodes, which answer); and a node that
 //! never joined anyone (the seed of a cold start) claims on its first membership change
 //! rather than at boot, since the simulator cannot tell at boot whether a join will follow.
+//!
+//! Runs are the runtime's too: with task mode on, a node's run is the virtual millisecond it
+//! started at, above every run handed out before (src/runtime/clock.rs), so runs are distinct
+//! and grow across restarts. Fencing tokens order two owners at one epoch by run, and with
+//! every node at run 1 (task mode off, where the trace must not change) they would tie.
 
 use std::time::Duration;
 
-use swimring::placement::{Handoff, LocalTasks, PlacementConfig};
+use swimring::placement::{Epoch, Handoff, LocalTasks, OwnedTask, PlacementConfig};
 use swimring::proto::Swim;
 
 use crate::cluster::NodeId;
@@ -42,6 +47,8 @@ pub struct Tasks {
     nodes: Vec<Option<NodeTasks>>,
     /// Claims without advancing the epoch (the injected [`Bug::StaleEpoch`](crate::Bug)).
     stale_epoch: bool,
+    /// The last run handed out.
+    last_run: u64,
     /// Who holds what, and what the handoffs measured.
     pub ledger: Ledger,
 }
@@ -52,6 +59,7 @@ impl Tasks {
         Tasks {
             nodes: Vec::new(),
             stale_epoch: false,
+            last_run: 0,
             ledger: Ledger::new(n),
         }
     }
@@ -61,13 +69,21 @@ impl Tasks {
         self.stale_epoch = on;
     }
 
+    /// The run of a node starting at virtual instant `now` (ns): its millisecond, counted
+    /// from 1, or one above the last run handed out if that is higher.
+    pub(crate) fn next_run(&mut self, now: u64) -> u64 {
+        let ms = now / 1_000_000 + 1;
+        self.last_run = ms.max(self.last_run + 1);
+        self.last_run
+    }
+
     /// Node `id` starts a run (a new node or a restart) with every task registered and none
     /// owned: its ring is empty until its first placement.
     pub(crate) fn boot(&mut self, id: NodeId, swim: &mut Swim) {
         let me = swim.local();
         let (name, run) = (me.name.clone(), me.run);
         let mut tasks = LocalTasks::new(&name, run, PlacementConfig::default());
-        let gained = tasks.add(self.ledger.keys().iter().cloned(), || swim.advance_epoch());
+        let gained = tasks.add(self.ledger.keys().iter().cloned(), swim);
         debug_assert!(gained.is_empty(), "an empty ring places nothing");
         if self.nodes.len() <= id {
             self.nodes.resize_with(id + 1, || None);
@@ -135,42 +151,59 @@ impl Tasks {
         if !n.open {
             return None;
         }
+        let before = n.tasks.token(swim.epoch());
         let change = if self.stale_epoch {
-            let epoch = swim.epoch();
-            n.tasks.update_with(swim.members(), || epoch)
+            n.tasks
+                .update_with(swim.members(), &mut Frozen(before.epoch))
         } else {
             n.tasks.update(swim)
         };
         match change {
             Some(change) if !change.is_empty() => {
-                self.ledger.apply(now, id, run, &change);
+                self.ledger.apply(now, (id, run), before, &change);
                 Some(trace_code(&change))
             }
             _ => None,
         }
     }
 
-    /// Node `id` crashed: what it held is lost with it.
-    pub(crate) fn crash(&mut self, id: NodeId, now: u64) {
+    /// Node `id` crashed at placement epoch `epoch`: what it held is lost with it, last held
+    /// by the token of that epoch.
+    pub(crate) fn crash(&mut self, id: NodeId, now: u64, epoch: u64) {
         if let Some(n) = self.nodes[id].take() {
-            let held: Vec<String> = n.tasks.owned().map(|t| t.key).collect();
-            self.ledger.crashed(now, id, n.run, &held);
+            let held: Vec<String> = n.tasks.owned(epoch).map(|t| t.key).collect();
+            self.ledger
+                .crashed(now, (id, n.run), n.tasks.token(epoch), &held);
         }
     }
 
-    /// The tasks node `id` owns now, with their tokens (none when crashed).
-    pub fn owned(&self, id: NodeId) -> Vec<swimring::placement::OwnedTask> {
+    /// The tasks node `id` owns now, held by the token of its epoch `epoch` (none when
+    /// crashed).
+    pub fn owned(&self, id: NodeId, epoch: u64) -> Vec<OwnedTask> {
         self.nodes
             .get(id)
             .and_then(Option::as_ref)
-            .map_or_else(Vec::new, |n| n.tasks.owned().collect())
+            .map_or_else(Vec::new, |n| n.tasks.owned(epoch).collect())
+    }
+}
+
+/// The epoch of [`Bug::StaleEpoch`](crate::Bug): a change that should advance it leaves it
+/// where it was, so a new owner claims at the epoch its predecessor may still hold.
+struct Frozen(u64);
+
+impl Epoch for Frozen {
+    fn current(&self) -> u64 {
+        self.0
+    }
+    fn advance(&mut self) -> u64 {
+        self.0
     }
 }
 
 /// A digest of a change for the trace hash: its token and sizes, above the action codes the
 /// metrics use for faults (below 2^32).
 fn trace_code(change: &Handoff) -> u64 {
-    let epoch = change.token.map_or(0, |t| t.epoch);
+    let epoch = change.token.epoch;
     let sizes = (change.acquired.len() as u64) << 16 ^ change.released.len() as u64;
     1 << 32 | (epoch.wrapping_mul(0x9E37_79B9) ^ sizes) & 0xFFFF_FFFF
 }

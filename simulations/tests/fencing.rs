@@ -1,10 +1,13 @@
-//! Fencing tokens under the real placement, in task mode: over random joins, graceful leaves,
-//! crashes and restarts, every claim of a task carries a token above every token issued for
-//! it before; every token a node holds was issued by that node's run, and a node keeps its
-//! token for as long as it keeps the task. Handoffs overlap and leave gaps only within the
-//! protocol's own bounds. Every wait is a protocol bound (`swimring::proto::bounds`).
+//! Fencing tokens under the real placement, in task mode (docs/FENCING.md, "What is
+//! guaranteed"): over random joins, graceful leaves, crashes, restarts, long pauses and
+//! partitions that heal, once the mesh has settled every task's owner holds it by a token
+//! above the last token every other run held it by, so a compare-and-set store takes the
+//! owner's writes and refuses every earlier holder's. Every holder's token is its current
+//! (epoch, run), and every change that gains or loses a task advances its epoch by exactly
+//! one. Handoffs overlap and leave gaps only within the protocol's own bounds. Every wait is
+//! a protocol bound (`swimring::proto::bounds`).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -19,6 +22,12 @@ enum Op {
     Leave(usize),
     Crash(usize),
     Restart(usize),
+    /// A member stalls until the others have declared it dead and taken its tasks, then
+    /// resumes believing it still owns them.
+    Pause(usize),
+    /// The members split in two until each side has declared the other dead and taken its
+    /// tasks, then the network heals.
+    Split(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -27,6 +36,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Leave),
         3 => any::<usize>().prop_map(Op::Crash),
         3 => any::<usize>().prop_map(Op::Restart),
+        1 => any::<usize>().prop_map(Op::Pause),
+        1 => any::<usize>().prop_map(Op::Split),
     ]
 }
 
@@ -63,11 +74,12 @@ impl Mesh {
         bounds(&self.cfg, self.up.len() + self.down.len())
     }
 
-    /// The longest a step takes to settle: a death detected, a join known to all (which
-    /// carries the epoch on its full-state exchanges), two placements.
+    /// The longest a step takes to settle: a death detected, a heal merged (after a pause or
+    /// a partition), a join known to all (which carries the epoch on its full-state
+    /// exchanges), two placements.
     fn settle_bound(&self) -> Duration {
         let b = self.bounds();
-        b.detect + b.join + PLACEMENT_DELAY * 2
+        b.detect + b.heal + b.join + PLACEMENT_DELAY * 2
     }
 
     /// Whether the mesh has settled: every view agrees with the truth, every node has
@@ -87,6 +99,12 @@ impl Mesh {
         let up = self.up.clone();
         let limit = self.settle_bound();
         self.c.run_until(limit, |c| Mesh::settled(c, &up))
+    }
+
+    /// Long enough for every member to declare a silent one dead and place its tasks.
+    fn until_declared(&mut self) {
+        let d = self.bounds().detect + PLACEMENT_DELAY * 2;
+        self.c.run_for(d);
     }
 
     fn apply(&mut self, op: &Op) {
@@ -119,88 +137,97 @@ impl Mesh {
                 self.c.restart(n, &[seed]);
                 self.up.push(n);
             }
+            Op::Pause(i) if self.up.len() > 1 => {
+                let n = pick(&self.up, i);
+                self.c.pause(n);
+                self.until_declared();
+                self.c.resume(n);
+            }
+            // Each side keeps at least one member.
+            Op::Split(i) if self.up.len() > 1 => {
+                let side = &self.up[..1 + i % (self.up.len() - 1)];
+                self.c.net.partition(side);
+                self.until_declared();
+                self.c.net.heal();
+            }
             _ => {}
         }
     }
 }
 
-/// Every claim in the ledger's log, replayed: each token is above every token issued for
-/// the task before it. Returns the first claim that is not.
-fn first_stale_claim(c: &Cluster) -> Option<String> {
+/// The first task whose owner a store would refuse now, by the owners' current epochs.
+fn first_fenced_out(c: &Cluster) -> Option<String> {
     let tasks = c.tasks().expect("task mode");
-    let mut highest: HashMap<u32, (FencingToken, NodeId)> = HashMap::new();
-    for change in tasks.ledger.log() {
-        let Some(token) = change.token else { continue };
-        for &t in &change.acquired {
-            if let Some(&(h, by)) = highest.get(&t)
-                && token <= h
-            {
-                return Some(format!(
-                    "at {:?} node {} claimed {} with {token}, not above {h} issued to node {by}",
-                    change.at,
-                    change.node,
-                    tasks.ledger.keys()[t as usize]
-                ));
-            }
-            highest.insert(t, (token, change.node));
-        }
-    }
-    None
+    let f = *tasks.ledger.fenced_out(|id| c.node(id).epoch()).first()?;
+    Some(format!(
+        "{} is held by node {} at {}, not above {} that node {} last held it by",
+        tasks.ledger.keys()[f.task as usize],
+        f.node,
+        f.token,
+        f.earlier,
+        f.by
+    ))
 }
 
-/// Every member's tokens were issued by its current run, each is the token of its last
-/// claim of that task in the log (kept while the task is kept), and the ledger's holders are
-/// exactly the members' tasks.
-fn tokens_are_own_and_kept(m: &Mesh) -> Result<(), String> {
-    let tasks = m.c.tasks().expect("task mode");
-    let mut claimed: HashMap<(NodeId, u32), FencingToken> = HashMap::new();
+/// Every change in the ledger's log that gained or lost a task advanced its node's epoch
+/// by exactly one, and its token kept the node's run.
+fn every_change_advanced_once(c: &Cluster) -> Result<(), String> {
+    let tasks = c.tasks().expect("task mode");
     for change in tasks.ledger.log() {
-        for &t in &change.released {
-            claimed.remove(&(change.node, t));
+        let Some(after) = change.after else { continue };
+        let want = FencingToken {
+            epoch: change.before.epoch + 1,
+            run: change.run,
+        };
+        if after != want || change.before.run != change.run {
+            return Err(format!(
+                "at {:?} node {} went from {} to {}, not to {want}",
+                change.at, change.node, change.before, after
+            ));
         }
-        if let Some(token) = change.token {
-            for &t in &change.acquired {
-                claimed.insert((change.node, t), token);
-            }
-        }
-    }
-    let index: HashMap<&str, u32> = (tasks.ledger.keys().iter())
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i as u32))
-        .collect();
-    let mut held = 0;
-    for &n in &m.up {
-        let run = m.c.node(n).local().run;
-        for owned in tasks.owned(n) {
-            let t = index[owned.key.as_str()];
-            held += 1;
-            if owned.token.run != run {
-                return Err(format!(
-                    "node {n} (run {run}) holds {} by {}",
-                    owned.key, owned.token
-                ));
-            }
-            if claimed.get(&(n, t)) != Some(&owned.token) {
-                return Err(format!(
-                    "node {n} holds {} by {}, but its last claim of it was {:?}",
-                    owned.key,
-                    owned.token,
-                    claimed.get(&(n, t))
-                ));
-            }
-            if !tasks.ledger.holders(t).contains(&(n, owned.token)) {
-                return Err(format!("the ledger lost node {n}'s {}", owned.key));
-            }
-        }
-    }
-    if held != tasks.ledger.keys().len() {
-        return Err(format!("members hold {held} tasks, not one each"));
     }
     Ok(())
 }
 
-/// Runs a history; the first broken rule, if any.
-fn check_history(n: usize, tasks: usize, seed: u64, ops: &[Op], bug: Bug) -> Result<(), String> {
+/// Every member holds its tasks by its current (epoch, run), the ledger's holders are
+/// exactly the members' tasks, and each task has one.
+fn tokens_are_current(m: &Mesh) -> Result<(), String> {
+    let tasks = m.c.tasks().expect("task mode");
+    let mut held = HashSet::new();
+    for &n in &m.up {
+        let me = m.c.node(n);
+        let want = FencingToken {
+            epoch: me.epoch(),
+            run: me.local().run,
+        };
+        for owned in tasks.owned(n, me.epoch()) {
+            if owned.token != want {
+                return Err(format!("node {n} holds {} by {}", owned.key, owned.token));
+            }
+            let t = tasks.ledger.keys().iter().position(|k| *k == owned.key);
+            let t = t.expect("a registered key") as u32;
+            if !tasks.ledger.holders(t).contains(&(n, want.run)) {
+                return Err(format!("the ledger lost node {n}'s {}", owned.key));
+            }
+            if !held.insert(t) {
+                return Err(format!("{} is held twice", owned.key));
+            }
+        }
+    }
+    if held.len() != tasks.ledger.keys().len() {
+        return Err(format!("members hold {} tasks, not one each", held.len()));
+    }
+    Ok(())
+}
+
+/// Runs a history, settling after every step and checking `check` there; the first step
+/// that did not settle or broke a rule, if any.
+fn run_history(
+    (n, tasks, seed): (usize, usize, u64),
+    ops: &[Op],
+    bug: Bug,
+    check: impl Fn(&Mesh) -> Result<(), String>,
+) -> Result<(), String> {
     let mut m = Mesh::new(n, tasks, seed, bug);
     for (i, op) in std::iter::once(None)
         .chain(ops.iter().map(Some))
@@ -209,24 +236,34 @@ fn check_history(n: usize, tasks: usize, seed: u64, ops: &[Op], bug: Bug) -> Res
         if let Some(op) = op {
             m.apply(op);
         }
-        let settled = m.settle();
-        if let Some(stale) = first_stale_claim(&m.c) {
-            return Err(format!("after step {i} ({op:?}): {stale}"));
-        }
-        if !settled {
+        if !m.settle() {
             let bound = m.settle_bound();
             return Err(format!("step {i} ({op:?}) did not settle within {bound:?}"));
         }
-        tokens_are_own_and_kept(&m).map_err(|e| format!("after step {i} ({op:?}): {e}"))?;
+        check(&m).map_err(|e| format!("after step {i} ({op:?}): {e}"))?;
     }
     Ok(())
+}
+
+/// No task's owner is fenced out.
+fn none_fenced_out(m: &Mesh) -> Result<(), String> {
+    first_fenced_out(&m.c).map_or(Ok(()), |f| Err(format!("fenced out: {f}")))
+}
+
+/// Runs a history under every rule; the first broken one, if any.
+fn check_history(n: usize, tasks: usize, seed: u64, ops: &[Op], bug: Bug) -> Result<(), String> {
+    run_history((n, tasks, seed), ops, bug, |m| {
+        none_fenced_out(m)?;
+        every_change_advanced_once(&m.c)?;
+        tokens_are_current(m)
+    })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn tokens_grow_across_every_handoff(
+    fn the_owner_outranks_every_earlier_holder_once_settled(
         n in 4usize..=12,
         tasks in 8usize..=40,
         seed in any::<u64>(),
@@ -238,11 +275,17 @@ proptest! {
     }
 }
 
+/// A joiner starts last, so it has the highest run, and its crash hands its tasks to older
+/// runs: with claims that do not advance the epoch they take them at the epoch it held them
+/// at, below its token, and a store refuses them for good.
 #[test]
 fn claims_that_do_not_advance_the_epoch_are_caught() {
-    let ops = [Op::Crash(0), Op::Join, Op::Restart(0)];
+    let ops = [Op::Join, Op::Crash(5), Op::Restart(0)];
+    let err = run_history((6, 30, 1), &ops, Bug::StaleEpoch, none_fenced_out)
+        .expect_err("the bug fences owners out");
+    assert!(err.contains("fenced out"), "{err}");
     let err = check_history(6, 30, 1, &ops, Bug::StaleEpoch).expect_err("the bug is found");
-    assert!(err.contains("not above"), "{err}");
+    assert!(err.contains("not to"), "{err}");
     check_history(6, 30, 1, &ops, Bug::None).expect("and without it all holds");
 }
 
@@ -307,4 +350,20 @@ fn handoffs_overlap_and_gap_within_the_protocol_bounds() {
         "the bounds were checked on real handoffs: {join_overlaps} join overlaps, \
          {crash_gaps} crash gaps, {leave_gaps} leave gaps"
     );
+}
+
+/// A long pause and a partition both give tasks two owners for a while: the others declare
+/// the stalled node (the other side) dead and claim its tasks, while it still runs them. Once
+/// the mesh has settled the owner of each outranks the other, whichever keeps the task.
+#[test]
+fn a_pause_and_a_healed_partition_overlap_and_fence_nobody_out() {
+    for seed in 1..=4 {
+        let mut m = Mesh::new(8, 64, seed, Bug::None);
+        for op in [Op::Pause(seed as usize), Op::Split(seed as usize)] {
+            let (overlaps, _) = measure_step(&mut m, &op);
+            assert!(!overlaps.is_empty(), "{op:?} contested no task");
+            none_fenced_out(&m).unwrap_or_else(|e| panic!("seed {seed}, {op:?}: {e}"));
+            tokens_are_current(&m).unwrap_or_else(|e| panic!("seed {seed}, {op:?}: {e}"));
+        }
+    }
 }

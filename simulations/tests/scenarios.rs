@@ -446,5 +446,5 @@ fn task_mode_is_off_by_default_and_measures_a_crash_deterministically() {
     let bound = detect + swimring_sim::PLACEMENT_DELAY;
     assert!(gaps.max <= bound.as_secs_f64(), "{gaps:?} beyond {bound:?}");
     assert!(h.overlap_s.is_none() && h.open_at_end == 0);
-    assert_eq!((h.stale_claims, h.fenced_out_at_end), (0, 0));
+    assert_eq!((h.low_claims, h.fenced_out_at_end), (0, 0));
 }

@@ -193,9 +193,10 @@ impl Handler for MeshHandler {
                 },
             },
             Request::Status => Response::Status(Box::new(status(&self.mesh))),
-            Request::Tasks => Response::Tasks {
+            Request::Tasks { all: false } => Response::Tasks {
                 tasks: self.mesh.owned_tasks(),
             },
+            Request::Tasks { all: true } => Response::Balance(self.mesh.balance()),
             Request::Leave => match leave_logged(&self.mesh, self.leave_timeout).await {
                 Ok(disseminated) => {
                     self.stopped.notify_one();

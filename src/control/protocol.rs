@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::placement::OwnedTask;
+use crate::placement::{Balance, OwnedTask};
 use serde::{Deserialize, Serialize};
 
 /// A secret carried in a request: serialised as the plain string, but never shown by `Debug`,
@@ -33,8 +33,12 @@ pub enum Request {
     },
     /// The agent's own state and counters.
     Status,
-    /// The tasks this agent owns now.
-    Tasks,
+    /// The tasks this agent owns now, or with `all`, how every member's share compares.
+    Tasks {
+        /// Every member's task count and weight instead of this agent's tasks.
+        #[serde(default)]
+        all: bool,
+    },
     /// Leave the mesh gracefully and stop.
     Leave,
     /// The ids of the agent's keys (never the keys).
@@ -195,6 +199,8 @@ pub enum Response {
         /// Tasks owned by this agent, sorted by key, each with its fencing token.
         tasks: Vec<OwnedTask>,
     },
+    /// Answer to [`Request::Tasks`] with `all`.
+    Balance(Balance),
     /// Answer to [`Request::Leave`]: the agent has left and is stopping.
     Left {
         /// Whether every peer the protocol means to tell was told before the leave timeout.

@@ -6,10 +6,10 @@
 //! match a filter, each weighted by its `weight` tag. Dead and left members own nothing.
 //! Every task a node claims comes with a [`FencingToken`].
 
+mod balance;
 mod token;
 
-use std::collections::BTreeMap;
-
+pub use balance::{Balance, MemberLoad};
 pub use token::{FencingToken, Handoff, OwnedTask};
 
 use crate::proto::{Member, Swim};
@@ -85,15 +85,14 @@ pub fn build_ring(cfg: &PlacementConfig, eligible: &[(String, u32)]) -> Ring {
         .expect("eligible names are unique and weights capped")
 }
 
-/// The task table of one node, kept in step with its view, and the token of each task it
-/// owns.
+/// The task table of one node, kept in step with its view, and the rule that moves its
+/// placement epoch: every gain or loss of a task advances it.
 #[derive(Debug)]
 pub struct LocalTasks {
     cfg: PlacementConfig,
     run: u64,
     eligible: Vec<(String, u32)>,
     table: TaskTable<String>,
-    tokens: BTreeMap<String, FencingToken>,
 }
 
 impl LocalTasks {
@@ -106,7 +105,6 @@ impl LocalTasks {
             run,
             eligible: Vec::new(),
             table: TaskTable::new(local, policy),
-            tokens: BTreeMap::new(),
         }
     }
 
@@ -120,101 +118,129 @@ impl LocalTasks {
         &self.table
     }
 
-    /// The tasks this node owns, with their tokens, in key order.
-    pub fn owned(&self) -> impl Iterator<Item = OwnedTask> + '_ {
-        self.tokens.iter().map(|(key, &token)| OwnedTask {
-            key: key.clone(),
-            token,
-        })
+    /// How the registered tasks are spread over the members that may own work.
+    pub fn balance(&self) -> Balance {
+        let mut members: Vec<MemberLoad> = self
+            .eligible
+            .iter()
+            .map(|(name, weight)| MemberLoad {
+                name: name.clone(),
+                weight: *weight,
+                tasks: 0,
+            })
+            .collect();
+        for (_, owner) in self.table.assignment() {
+            // `eligible` is sorted by name, and every owner is on the ring built from it.
+            if let Some(i) =
+                owner.and_then(|o| members.binary_search_by(|m| m.name.as_str().cmp(o)).ok())
+            {
+                members[i].tasks += 1;
+            }
+        }
+        Balance {
+            members,
+            tasks: self.table.len(),
+        }
     }
 
-    /// The token this node holds `key` by, if it owns it.
-    pub fn token(&self, key: &str) -> Option<FencingToken> {
-        self.tokens.get(key).copied()
+    /// The token this node holds its tasks by when its placement epoch is `epoch`.
+    pub fn token(&self, epoch: u64) -> FencingToken {
+        FencingToken {
+            epoch,
+            run: self.run,
+        }
+    }
+
+    /// The tasks this node owns, in key order, held by the token of `epoch`.
+    pub fn owned(&self, epoch: u64) -> impl Iterator<Item = OwnedTask> + '_ {
+        let token = self.token(epoch);
+        self.table
+            .owned_by(self.table.local())
+            .map(move |key| OwnedTask {
+                key: key.clone(),
+                token,
+            })
     }
 
     /// Follows `swim`'s view: rebuilds the ring if the set that may own work changed, and
-    /// claims what this node gained at a newly advanced epoch. `None` when the set is
+    /// advances `swim`'s epoch if this node gained or lost a task. `None` when the set is
     /// unchanged.
     pub fn update(&mut self, swim: &mut Swim) -> Option<Handoff> {
         let eligible = eligible(&self.cfg, swim.members());
-        self.update_eligible(eligible, || swim.advance_epoch())
+        self.rebuild(eligible, swim)
     }
 
-    /// [`LocalTasks::update`] for a view held elsewhere: `advance` gives the epoch to claim
-    /// at, and is called only when something is gained.
+    /// [`LocalTasks::update`] for a view and an epoch held elsewhere.
     pub fn update_with<'a>(
         &mut self,
         members: impl IntoIterator<Item = &'a Member>,
-        advance: impl FnOnce() -> u64,
+        epoch: &mut impl Epoch,
     ) -> Option<Handoff> {
         let eligible = eligible(&self.cfg, members);
-        self.update_eligible(eligible, advance)
+        self.rebuild(eligible, epoch)
     }
 
-    fn update_eligible(
-        &mut self,
-        eligible: Vec<(String, u32)>,
-        advance: impl FnOnce() -> u64,
-    ) -> Option<Handoff> {
+    fn rebuild(&mut self, eligible: Vec<(String, u32)>, epoch: &mut impl Epoch) -> Option<Handoff> {
         if eligible == self.eligible {
             return None;
         }
         let ring = build_ring(&self.cfg, &eligible);
         self.eligible = eligible;
         let change = self.table.update_ring(&ring);
-        Some(self.claim(change, advance))
+        Some(self.handoff(change, epoch))
     }
 
-    /// Registers task keys; those that land here are claimed together at the epoch
-    /// `advance` gives (e.g. [`Swim::advance_epoch`]), called only if one does.
+    /// Registers task keys; those that land here are gained.
     pub fn add(
         &mut self,
         keys: impl IntoIterator<Item = String>,
-        advance: impl FnOnce() -> u64,
+        epoch: &mut impl Epoch,
     ) -> Handoff {
         let change = self.table.insert_all(keys);
-        self.claim(change, advance)
+        self.handoff(change, epoch)
     }
 
-    /// Unregisters task keys; the local node releases those it owned.
-    pub fn remove(&mut self, keys: &[String]) -> Handoff {
-        let mut released = Vec::new();
+    /// Unregisters task keys; the local node loses those it owned.
+    pub fn remove(&mut self, keys: &[String], epoch: &mut impl Epoch) -> Handoff {
+        let mut change = Reassignment::default();
         for k in keys {
-            released.extend(self.table.remove(k).released);
+            change.released.extend(self.table.remove(k).released);
         }
-        released.sort();
-        self.release(&released);
-        Handoff {
-            released,
-            ..Handoff::default()
-        }
+        change.released.sort();
+        self.handoff(change, epoch)
     }
 
-    fn release(&mut self, keys: &[String]) {
-        for key in keys {
-            self.tokens.remove(key);
-        }
-    }
-
-    /// The one rule for tokens: what is gained is claimed together at one new epoch, what is
-    /// released gives its token up, and what is kept keeps its token.
-    fn claim(&mut self, change: Reassignment<String>, advance: impl FnOnce() -> u64) -> Handoff {
-        self.release(&change.released);
-        let token = (!change.acquired.is_empty()).then(|| FencingToken {
-            epoch: advance(),
-            run: self.run,
-        });
-        if let Some(token) = token {
-            for key in &change.acquired {
-                self.tokens.insert(key.clone(), token);
-            }
-        }
+    /// The one rule for tokens: a change that gains or loses a task advances the epoch. A
+    /// gain then claims above everything heard; a loss passes a rise on to the task's next
+    /// owner, so that its token ends above the one this node held the task by.
+    fn handoff(&mut self, change: Reassignment<String>, epoch: &mut impl Epoch) -> Handoff {
+        let now = if change.is_empty() {
+            epoch.current()
+        } else {
+            epoch.advance()
+        };
         Handoff {
             acquired: change.acquired,
             released: change.released,
-            token,
+            token: self.token(now),
         }
+    }
+}
+
+/// Where a node's placement epoch lives: the protocol core, which gossips it.
+pub trait Epoch {
+    /// The epoch now.
+    fn current(&self) -> u64;
+    /// Advances past everything heard and returns the new epoch.
+    fn advance(&mut self) -> u64;
+}
+
+impl Epoch for Swim {
+    fn current(&self) -> u64 {
+        self.epoch()
+    }
+    fn advance(&mut self) -> u64 {
+        self.advance_epoch()
     }
 }
 
@@ -261,51 +287,61 @@ mod tests {
         assert_eq!(eligible(&PlacementConfig::default(), &members).len(), 4);
     }
 
+    /// An epoch held by the test, standing in for the core's.
+    struct Clock(u64);
+
+    impl Epoch for Clock {
+        fn current(&self) -> u64 {
+            self.0
+        }
+        fn advance(&mut self) -> u64 {
+            self.0 += 1;
+            self.0
+        }
+    }
+
     #[test]
-    fn placer_reports_changes_only_when_the_eligible_set_changes() {
+    fn every_gain_or_loss_and_only_those_advance_the_epoch() {
         let mut p = LocalTasks::new("a", 7, PlacementConfig::default());
-        let mut epoch = 100;
-        let mut advance = || {
-            epoch += 1;
-            epoch
-        };
+        let mut epoch = Clock(100);
         let mut view = vec![
             member("a", State::Alive, &[]),
             member("b", State::Alive, &[]),
         ];
-        p.update_with(&view[..1], &mut advance).unwrap();
-        assert_eq!(p.owned().count(), 0, "no task registered yet");
-        view[1].incarnation = 1;
-        let first = p.update_with(&view, &mut advance).unwrap();
-        assert!(first.is_empty() && first.token.is_none());
-        let added = p.add((0..100).map(|i| format!("t{i}")), &mut advance);
-        assert_eq!(added.token, Some(FencingToken { epoch: 101, run: 7 }));
+        let alone = p.update_with(&view[..1], &mut epoch).unwrap();
+        assert!(alone.is_empty(), "no task registered yet");
+        assert_eq!(alone.token, FencingToken { epoch: 100, run: 7 });
+        let added = p.add((0..100).map(|i| format!("t{i}")), &mut epoch);
+        assert_eq!(added.acquired.len(), 100);
+        assert_eq!(added.token, FencingToken { epoch: 101, run: 7 });
+        let shared = p.update_with(&view, &mut epoch).unwrap();
+        assert!(!shared.released.is_empty() && shared.acquired.is_empty());
+        assert_eq!(shared.token.epoch, 102, "a loss advances the epoch too");
         view[1].incarnation = 5;
         assert!(
-            p.update_with(&view, &mut advance).is_none(),
+            p.update_with(&view, &mut epoch).is_none(),
             "an incarnation bump moves nothing"
         );
         view[1].state = State::Suspect;
         assert!(
-            p.update_with(&view, &mut advance).is_none(),
+            p.update_with(&view, &mut epoch).is_none(),
             "a suspect keeps its tasks"
         );
         view[1].state = State::Dead;
-        let after = p.update_with(&view, &mut advance).unwrap();
-        assert_eq!(after.token, Some(FencingToken { epoch: 102, run: 7 }));
-        assert_eq!(p.owned().count(), 100, "the survivor owns everything");
-        assert_eq!(added.acquired.len() + after.acquired.len(), 100);
-        let kept = &added.acquired[0];
+        let back = p.update_with(&view, &mut epoch).unwrap();
         assert_eq!(
-            p.token(kept).map(|t| t.epoch),
-            Some(101),
-            "kept tasks keep their token"
+            back.acquired, shared.released,
+            "exactly b's tasks come back"
         );
-        let gained = &after.acquired[0];
-        assert_eq!(p.token(gained).map(|t| t.epoch), Some(102));
-        let removed = p.remove(std::slice::from_ref(gained));
-        assert_eq!(removed.released, std::slice::from_ref(gained));
-        assert_eq!(p.token(gained), None, "a released task gives its token up");
+        assert_eq!(back.token.epoch, 103);
+        assert_eq!(p.owned(103).count(), 100, "the survivor owns everything");
+        assert!(p.owned(103).all(|t| t.token == back.token));
+        let removed = p.remove(&["t0".to_owned(), "nope".to_owned()], &mut epoch);
+        assert_eq!(removed.released, ["t0"]);
+        assert_eq!(removed.token.epoch, 104);
+        let unknown = p.remove(&["nope".to_owned()], &mut epoch);
+        assert!(unknown.is_empty());
+        assert_eq!(unknown.token.epoch, 104, "no change, no advance");
     }
 
     #[test]

@@ -11,14 +11,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The token an owner holds a task by, ordered by `(epoch, run)`.
+/// The token an owner holds its tasks by, ordered by `(epoch, run)`.
 ///
-/// `epoch` is the placement epoch at which this node claimed the task: a Lamport clock of
-/// ownership changes, carried by gossip (see [`Swim::epoch`](crate::proto::Swim::epoch)), so
-/// an owner that claims after hearing from the previous one claims higher. `run` is the
-/// owner's run: it orders two owners that claimed at the same epoch without hearing of each
-/// other (the two sides of a partition), so their tokens differ and a store keeps one.
-/// A node keeps the token of a task for as long as it keeps the task.
+/// `epoch` is the owner's placement epoch: a Lamport clock of ownership changes carried by
+/// gossip (see [`Swim::epoch`](crate::proto::Swim::epoch)). A node advances it whenever it
+/// gains or loses a task and keeps the highest it hears, so a task's next owner, once it has
+/// heard the epoch its previous owner last held it at, holds it higher. `run` is the owner's
+/// run: it orders two owners at the same epoch that have not heard of each other (the two
+/// sides of a partition), so their tokens differ and a store keeps one. Every task a node
+/// owns is held by the same token, which rises with the node's epoch: read it when writing.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
@@ -45,14 +46,15 @@ pub struct OwnedTask {
 }
 
 /// What one placement change did to the local node, with the token of what it gained.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handoff {
     /// Tasks this node now owns and did not before: start these. Sorted.
     pub acquired: Vec<String>,
     /// Tasks this node owned before and no longer does: stop these. Sorted.
     pub released: Vec<String>,
-    /// The token every task in `acquired` is held by; `None` when nothing was acquired.
-    pub token: Option<FencingToken>,
+    /// The token this node holds its tasks by from this change on (the acquired ones and
+    /// those it kept).
+    pub token: FencingToken,
 }
 
 impl Handoff {

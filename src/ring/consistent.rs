@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use super::error::RingError;
-use super::hash::{checksum_bytes, key_hash, vnode_point};
+use super::hash::{checksum_bytes, key_hash, vnode_points};
 use super::points::{SortedPoints, bucket_of, bucket_sort};
 
 /// Virtual nodes a member of weight [`NORMAL_WEIGHT`] gets by default.
@@ -207,9 +207,10 @@ impl Ring {
             // `new` caps the member count at `MAX_MEMBERS`, so the index fits.
             let index = index as u32;
             let count = config.vnodes_for_weight(m.weight);
+            let point = vnode_points(&m.name);
             for vnode in 0..count {
                 // `count` is at most MAX_VNODES_PER_MEMBER * MAX_WEIGHT / 100, so it fits.
-                pairs.push((vnode_point(&m.name, vnode as u32), index));
+                pairs.push((point(vnode as u32), index));
             }
             if m.weight > 0 {
                 eligible += 1;

@@ -12,6 +12,10 @@ use tracing::Instrument;
 
 use super::claim::JoinGate;
 use super::driver::{self, Driver, Outputs, Shared};
+use super::forward::{
+    self, DEFAULT_FORWARD_HOP_LIMIT, DEFAULT_FORWARD_MAX_PAYLOAD, DEFAULT_FORWARD_QUEUE,
+    DEFAULT_FORWARD_RETRIES, ForwardConfig, Forwarding,
+};
 use super::placing::Placing;
 use super::{
     COMMAND_QUEUE, DEFAULT_EVENT_CAPACITY, DEFAULT_PORT, Events, Inner, Mesh, PlacementConfig,
@@ -42,6 +46,11 @@ pub struct MeshBuilder {
     tasks: Vec<String>,
     keys: Vec<Key>,
     allow_plaintext: bool,
+    forward_timeout: Option<Duration>,
+    forward_retries: u32,
+    forward_hop_limit: u8,
+    forward_max_payload: usize,
+    forward_queue: usize,
 }
 
 impl Default for MeshBuilder {
@@ -61,6 +70,11 @@ impl Default for MeshBuilder {
             tasks: Vec::new(),
             keys: Vec::new(),
             allow_plaintext: false,
+            forward_timeout: None,
+            forward_retries: DEFAULT_FORWARD_RETRIES,
+            forward_hop_limit: DEFAULT_FORWARD_HOP_LIMIT,
+            forward_max_payload: DEFAULT_FORWARD_MAX_PAYLOAD,
+            forward_queue: DEFAULT_FORWARD_QUEUE,
         }
     }
 }
@@ -200,6 +214,46 @@ impl MeshBuilder {
         self
     }
 
+    /// Bound on one [`Mesh::forward`] call, every hop and retry included. Past it the call
+    /// fails with [`ForwardError::Timeout`](super::ForwardError::Timeout). Default: the
+    /// stream timeout ([`MeshBuilder::stream_timeout`]).
+    pub fn forward_timeout(mut self, timeout: Duration) -> Self {
+        self.forward_timeout = Some(timeout);
+        self
+    }
+
+    /// How many times a forward moves on to the next owner in ring order when a node cannot
+    /// be reached or refuses without naming a usable owner (never once the request may have
+    /// been served). Default [`DEFAULT_FORWARD_RETRIES`].
+    pub fn forward_retries(mut self, retries: u32) -> Self {
+        self.forward_retries = retries;
+        self
+    }
+
+    /// Most nodes one forwarded request may visit, redirects and retries included; carried in
+    /// the request, so a node refuses one that has visited that many. At least 1. Default
+    /// [`DEFAULT_FORWARD_HOP_LIMIT`].
+    pub fn forward_hop_limit(mut self, hops: u8) -> Self {
+        self.forward_hop_limit = hops;
+        self
+    }
+
+    /// Largest request or reply body a forward carries, in bytes; larger ones are refused
+    /// with a clear error and never sent. At most `max_stream` less 8 KiB of room for the key
+    /// and framing. Default [`DEFAULT_FORWARD_MAX_PAYLOAD`] (1 MiB).
+    pub fn forward_max_payload(mut self, bytes: usize) -> Self {
+        self.forward_max_payload = bytes;
+        self
+    }
+
+    /// Forwarded requests waiting for this node's handler; past it they are refused as busy
+    /// (counted in `forwards_busy`), so a slow handler never holds up a connection or the
+    /// protocol. At least 1. Default [`DEFAULT_FORWARD_QUEUE`].
+    pub fn forward_queue(mut self, requests: usize) -> Self {
+        self.forward_queue = requests;
+        self
+    }
+
     /// Binds the sockets, starts the run loop and joins the seeds.
     ///
     /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
@@ -262,12 +316,41 @@ impl MeshBuilder {
         let join_wait = self
             .join_wait
             .unwrap_or_else(|| default_join_wait(&config, stream_timeout));
+        let forward = self.forward_config(&config, stream_timeout)?;
         Ok(Checked {
             config,
             core,
             stream_timeout,
             join_wait,
             keyring,
+            forward,
+        })
+    }
+
+    /// Checks the forwarding options against the stream limit they travel within.
+    fn forward_config(&self, config: &Config, stream: Duration) -> Result<ForwardConfig, Error> {
+        let timeout = self.forward_timeout.unwrap_or(stream);
+        if timeout.is_zero() {
+            return Err(config_error("forward_timeout", "must be greater than zero"));
+        }
+        if self.forward_hop_limit == 0 {
+            return Err(config_error("forward_hop_limit", "must be at least 1"));
+        }
+        if self.forward_queue == 0 {
+            return Err(config_error("forward_queue", "must be at least 1"));
+        }
+        let room = config.max_stream.saturating_sub(FORWARD_FRAMING);
+        if self.forward_max_payload > room {
+            let reason = format!("must be at most max_stream - {FORWARD_FRAMING} ({room})");
+            return Err(config_error("forward_max_payload", reason));
+        }
+        Ok(ForwardConfig {
+            timeout,
+            retries: self.forward_retries,
+            hop_limit: self.forward_hop_limit,
+            max_payload: self.forward_max_payload,
+            queue: self.forward_queue,
+            max_frame: config.max_stream + SEAL_OVERHEAD,
         })
     }
 
@@ -304,13 +387,14 @@ impl MeshBuilder {
             stream_timeout,
             join_wait,
             keyring,
+            forward,
         } = checked;
         let name = self.name.unwrap_or_else(default_name);
         let span = tracing::info_span!("mesh", node = %name);
         let id = Identity {
             name,
             addr: advertise,
-            run: clock::unix_millis(),
+            run: clock::new_run(),
             meta: self.meta,
         };
         let mut swim = Swim::new(core, id, rand::random(), clock::now())?;
@@ -321,11 +405,11 @@ impl MeshBuilder {
         if let Some(k) = keyring.primary() {
             tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
         }
-        let shared = Arc::new(Shared::new(&swim, &out, keyring));
+        let shared = Arc::new(Shared::new(&swim, &out, keyring, Forwarding::new(forward)));
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
         let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);
-        placer.add(self.tasks, || swim.advance_epoch());
+        placer.add(self.tasks, &mut swim);
         let gate = JoinGate::new(!self.seeds.is_empty(), clock::now(), join_wait);
         let placing = Placing::new(placer, gate, clock::now());
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -355,6 +439,7 @@ impl MeshBuilder {
             tokio::spawn(driver.run().in_current_span())
         };
         let inner = Inner {
+            forward: forward::Client::new(Arc::clone(&shared)),
             cmds: cmd_tx,
             shared,
             task: Mutex::new(Some(task)),
@@ -363,13 +448,10 @@ impl MeshBuilder {
             advertise,
             config,
         };
-        Ok((
-            Mesh {
-                inner: Arc::new(inner),
-            },
-            events,
-            tasks,
-        ))
+        let mesh = Mesh {
+            inner: Arc::new(inner),
+        };
+        Ok((mesh, events, tasks))
     }
 }
 
@@ -383,7 +465,12 @@ struct Checked {
     /// How long claims wait for the join (see [`MeshBuilder::join_wait`]).
     join_wait: Duration,
     keyring: Keyring,
+    forward: ForwardConfig,
 }
+
+/// Room a forward frame needs besides its body: the key (at most 4 KiB), the envelope and
+/// the request's fields, with margin.
+const FORWARD_FRAMING: usize = 8 << 10;
 
 /// How long a node started with seeds waits for its join before it claims tasks anyway: one
 /// reconnect interval plus one stream timeout. The start's join exchange is bounded by the

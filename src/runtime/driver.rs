@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::clock::now;
 use super::events::TaskChange;
+use super::forward::{self, Forwarding};
 use super::join::{SeedAnswer, tally};
 use super::net;
 use super::placing::Placing;
@@ -21,7 +22,7 @@ use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
 use crate::error::Error;
-use crate::placement::OwnedTask;
+use crate::placement::{Balance, FencingToken};
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::Ring;
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
@@ -120,7 +121,11 @@ pub(crate) struct Snapshot {
     pub stats: Stats,
     /// The ring tasks are placed on, and the tasks this node owns on it.
     pub ring: Arc<Ring>,
-    pub owned: Vec<OwnedTask>,
+    pub owned: Vec<String>,
+    /// The token this node holds its tasks by: its placement epoch and run.
+    pub token: FencingToken,
+    /// How the registered tasks are spread over the members.
+    pub balance: Balance,
 }
 
 /// The loop's two broadcasts. The loop owns the only strong senders, so every
@@ -140,13 +145,15 @@ pub(crate) struct Shared {
     /// The keys, replaced whole on every change so readers hold a consistent ring.
     keys: RwLock<Arc<Keyring>>,
     /// The cluster label sealed packets are bound to.
-    label: String,
+    pub(crate) label: String,
+    /// Forwarding's serving side: the handler, its counters and replay windows.
+    pub(crate) forward: Forwarding,
     /// Bounds the warnings about packets that do not open.
     decrypt_warnings: RateLimit,
 }
 
 impl Shared {
-    pub(crate) fn new(swim: &Swim, out: &Outputs, keys: Keyring) -> Shared {
+    pub(crate) fn new(swim: &Swim, out: &Outputs, keys: Keyring, forward: Forwarding) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
                 members: swim.members().cloned().collect(),
@@ -155,12 +162,18 @@ impl Shared {
                 stats: swim.stats(),
                 ring: Arc::default(),
                 owned: Vec::new(),
+                token: FencingToken {
+                    epoch: swim.epoch(),
+                    run: swim.local().run,
+                },
+                balance: Balance::default(),
             }),
             events: out.events.downgrade(),
             tasks: out.tasks.downgrade(),
             counters: Counters::default(),
             keys: RwLock::new(Arc::new(keys)),
             label: swim.config().label.clone(),
+            forward,
             decrypt_warnings: RateLimit::new(WARN_EVERY),
         }
     }
@@ -184,7 +197,11 @@ impl Shared {
 
     /// Opens bytes that arrived; a failure is counted and logged (with the key id only), and
     /// the packet is dropped.
-    fn open<'a>(&self, transport: Transport, bytes: &'a [u8]) -> Option<secure::Unsealed<'a>> {
+    pub(crate) fn open<'a>(
+        &self,
+        transport: Transport,
+        bytes: &'a [u8],
+    ) -> Option<secure::Unsealed<'a>> {
         secure::open(&self.keyring(), &self.label, transport, bytes)
             .inspect_err(|e| {
                 Counters::bump(&self.counters.decrypt_failures);
@@ -204,7 +221,7 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> MeshStats {
-        let c = &self.counters;
+        let (c, f) = (&self.counters, &self.forward.counters);
         MeshStats {
             protocol: self.read(|s| s.stats.clone()),
             send_errors: c.send_errors.load(Ordering::Relaxed),
@@ -214,6 +231,12 @@ impl Shared {
             streams_refused: c.streams_refused.load(Ordering::Relaxed),
             decrypt_failures: c.decrypt_failures.load(Ordering::Relaxed),
             replays_dropped: c.replays_dropped.load(Ordering::Relaxed),
+            forwards_sent: f.sent.load(Ordering::Relaxed),
+            forwards_served: f.served.load(Ordering::Relaxed),
+            forwards_refused: f.refused.load(Ordering::Relaxed),
+            forwards_busy: f.busy.load(Ordering::Relaxed),
+            forwards_malformed: f.malformed.load(Ordering::Relaxed),
+            forwards_failed: f.failed.load(Ordering::Relaxed),
         }
     }
 }
@@ -320,6 +343,9 @@ impl Driver {
             }
             self.drain(None);
         }
+        // Waits for the aborted tasks to drop their sockets (the listener among them), so the
+        // address can be bound again as soon as `shutdown` returns.
+        self.tasks.shutdown().await;
         tracing::debug!("run loop stopped");
     }
 
@@ -363,7 +389,8 @@ impl Driver {
                 let _ = done.send(());
             }
             Command::RemoveTasks { keys, done } => {
-                self.placing.remove(&keys, (&self.shared, &self.out.tasks));
+                self.placing
+                    .remove(&keys, &mut self.swim, (&self.shared, &self.out.tasks));
                 let _ = done.send(());
             }
             Command::IsTask { key, answer } => {
@@ -518,6 +545,7 @@ impl Driver {
             .unwrap_or_else(|e| e.into_inner());
         snap.stats = self.swim.stats();
         snap.live = self.swim.live_count();
+        snap.token.epoch = self.swim.epoch();
         if refresh {
             snap.members.clear();
             snap.members.extend(self.swim.members().cloned());
@@ -620,24 +648,26 @@ async fn accept_loop(
         let shared = Arc::clone(&shared);
         conns.spawn(
             async move {
-                if let Err(e) = serve(stream, inbound, &shared, max, limit).await {
+                if let Err(e) = serve(stream, inbound, &shared, max, limit, permit).await {
                     Counters::bump(&shared.counters.stream_failures);
                     tracing::debug!(%peer, error = %e, "inbound stream failed");
                 }
-                drop(permit);
             }
             .in_current_span(),
         );
     }
 }
 
-/// Reads one request frame, hands it to the loop, writes back the reply if there is one.
+/// Reads one request frame, hands it to the loop, writes back the reply if there is one. A
+/// forwarded request instead turns the connection into a persistent forward connection,
+/// served off the loop and outside the gossip connections' limit (`permit` is released).
 async fn serve(
     mut stream: TcpStream,
     inbound: mpsc::Sender<Inbound>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     max: usize,
     limit: Duration,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer too slow");
@@ -651,6 +681,10 @@ async fn serve(
         return Ok(()); // counted as a decrypt failure; the peer gets no answer
     };
     let (bytes, origin) = u.into_owned(&bytes);
+    if crate::wire::codec::is_forward_request(&bytes) {
+        drop(permit);
+        return forward::serve(stream, (bytes, origin), Arc::clone(shared)).await;
+    }
     let (tx, rx) = oneshot::channel();
     let request = Inbound::Request {
         bytes,

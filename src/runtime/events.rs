@@ -26,9 +26,10 @@ pub struct TaskChange {
     pub acquired: Vec<String>,
     /// Tasks this node owned and no longer does: stop them. Sorted.
     pub released: Vec<String>,
-    /// The fencing token every task in `acquired` is held by (send it with each write the
-    /// task makes); `None` when nothing was acquired.
-    pub token: Option<FencingToken>,
+    /// The fencing token this node holds its tasks by from this change on, the acquired
+    /// ones and those it kept. It rises later with the node's epoch: read
+    /// [`Mesh::token`](super::Mesh::token) when writing.
+    pub token: FencingToken,
     /// Checksum of the ring that decided it (see [`Mesh::ring_checksum`](super::Mesh::ring_checksum)).
     pub ring_checksum: u64,
 }

@@ -38,6 +38,7 @@ mod claim;
 mod clock;
 mod driver;
 mod events;
+mod forward;
 mod join;
 mod net;
 mod operate;
@@ -57,9 +58,13 @@ use tokio::task::JoinHandle;
 pub use crate::placement::{PlacementConfig, WEIGHT_TAG, build_ring, eligible};
 pub use builder::{MeshBuilder, default_join_wait};
 pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
+pub use forward::{
+    DEFAULT_FORWARD_HOP_LIMIT, DEFAULT_FORWARD_MAX_PAYLOAD, DEFAULT_FORWARD_QUEUE,
+    DEFAULT_FORWARD_RETRIES, ForwardError, ForwardedRequest, ForwardedRequests,
+};
 
 use crate::error::Error;
-use crate::placement::OwnedTask;
+use crate::placement::{Balance, FencingToken, OwnedTask};
 use crate::proto::{Config, Member, Stats};
 use crate::wire::{Key, KeyId};
 use driver::{Command, Shared};
@@ -97,12 +102,25 @@ crate::proto::counters! {
         pub decrypt_failures: u64,
         /// Packets that opened but had been seen before (a replay), or were too far behind their sender's newest to tell: dropped.
         pub replays_dropped: u64,
+        /// Forwarded requests this node sent to another node (each attempt counts).
+        pub forwards_sent: u64,
+        /// Forwarded requests handed to this node's handler (from peers or from itself).
+        pub forwards_served: u64,
+        /// Forwarded requests this node refused before its handler saw them (not the owner, no handler, busy, hop limit, too large).
+        pub forwards_refused: u64,
+        /// Of those refused, the ones refused because the handler's queue was full.
+        pub forwards_busy: u64,
+        /// Forward frames that did not decode or were oversized, and requests or replies on the wrong side: the connection was closed.
+        pub forwards_malformed: u64,
+        /// Calls to `Mesh::forward` on this node that ended in an error.
+        pub forwards_failed: u64,
         ;
     }
 }
 
 struct Inner {
     cmds: mpsc::Sender<Command>,
+    forward: forward::Client,
     shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
     name: String,
@@ -278,9 +296,35 @@ impl Mesh {
     }
 
     /// The tasks this node owns now, sorted by key, each with the fencing token it holds it
-    /// by.
+    /// by (the same for all: see [`Mesh::token`]).
     pub fn owned_tasks(&self) -> Vec<OwnedTask> {
-        self.inner.shared.read(|s| s.owned.clone())
+        self.inner.shared.read(|s| {
+            s.owned
+                .iter()
+                .map(|key| OwnedTask {
+                    key: key.clone(),
+                    token: s.token,
+                })
+                .collect()
+        })
+    }
+
+    /// How the registered tasks are spread over the members that may own work, in this
+    /// node's view: each member's weight and task count (`swimring tasks --all`).
+    pub fn balance(&self) -> Balance {
+        self.inner.shared.read(|s| s.balance.clone())
+    }
+
+    /// The fencing token for a write on behalf of task `key`: `Some` while this node owns
+    /// it. Send it with the write and let the store refuse tokens below the highest it has
+    /// seen for the task (docs/FENCING.md).
+    pub fn token(&self, key: &str) -> Option<FencingToken> {
+        self.inner.shared.read(|s| {
+            s.owned
+                .binary_search_by(|k| k.as_str().cmp(key))
+                .ok()
+                .map(|_| s.token)
+        })
     }
 
     /// Registers task keys; the ones this node now owns arrive as `acquired` on
@@ -386,6 +430,7 @@ impl Mesh {
     /// dead, as after a crash), and waits until the loop and every task it spawned have
     /// stopped and the sockets are closed. Idempotent; every clone sees the mesh shut down.
     pub async fn shutdown(&self) {
+        self.inner.forward.close();
         let _ = self.inner.cmds.send(Command::Shutdown).await;
         let mut task = self.inner.task.lock().await;
         if let Some(t) = task.take()
@@ -394,6 +439,35 @@ impl Mesh {
         {
             tracing::error!(node = %self.inner.name, error = %e, "the run loop panicked");
         }
+    }
+
+    /// Sends `body` to the owner of `key` and returns its reply. If this node owns the key
+    /// (in its view, as [`Mesh::owner`] says), its own handler serves it without touching the
+    /// network; otherwise the request goes to the owner over TCP (sealed with the cluster key,
+    /// on a persistent connection shared with other requests), within
+    /// [`MeshBuilder::forward_timeout`].
+    ///
+    /// A node that refuses because it does not own the key names the owner it sees, and the
+    /// request follows that name; an owner that cannot be reached is replaced by the next
+    /// owner in ring order, up to [`MeshBuilder::forward_retries`] times. No request visits
+    /// more than [`MeshBuilder::forward_hop_limit`] nodes. A request is sent again only when
+    /// no handler can have seen it, so each call runs at most once: an error for which
+    /// [`ForwardError::may_have_run`] holds leaves the retry to the application.
+    pub async fn forward(
+        &self,
+        key: impl AsRef<[u8]>,
+        body: impl Into<Bytes>,
+    ) -> Result<Bytes, ForwardError> {
+        let key = Bytes::copy_from_slice(key.as_ref());
+        self.inner.forward.forward(key, body.into()).await
+    }
+
+    /// Registers this node's handler of forwarded requests: every request for a key this node
+    /// owns arrives on the returned queue (at most [`MeshBuilder::forward_queue`] waiting; more
+    /// are refused as busy, never waited for). Replaces any handler registered before, whose
+    /// queue ends. Without a handler, requests are refused with [`ForwardError::NoHandler`].
+    pub fn serve_forwarded(&self) -> ForwardedRequests {
+        self.inner.shared.forward.register()
     }
 
     async fn send(&self, cmd: Command) -> Result<(), Error> {

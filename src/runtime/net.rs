@@ -107,11 +107,16 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
     w: &mut W,
     payload: &[u8],
 ) -> io::Result<()> {
+    put_frame(w, payload).await?;
+    w.flush().await
+}
+
+/// Writes one frame without flushing, for a buffered writer that sends several at once.
+pub(crate) async fn put_frame<W: AsyncWrite + Unpin>(w: &mut W, payload: &[u8]) -> io::Result<()> {
     let len = u32::try_from(payload.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame longer than 4 GiB"))?;
     w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(payload).await?;
-    w.flush().await
+    w.write_all(payload).await
 }
 
 /// Reads one frame of at most `max` bytes. `Ok(None)` if the peer closed the stream before

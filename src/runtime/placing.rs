@@ -105,7 +105,7 @@ impl Placing {
         swim: &mut Swim,
         out: (&Shared, &broadcast::Sender<TaskChange>),
     ) {
-        let change = self.placer.add(keys, || swim.advance_epoch());
+        let change = self.placer.add(keys, swim);
         self.publish(change, out);
     }
 
@@ -113,9 +113,10 @@ impl Placing {
     pub(crate) fn remove(
         &mut self,
         keys: &[String],
+        swim: &mut Swim,
         out: (&Shared, &broadcast::Sender<TaskChange>),
     ) {
-        let change = self.placer.remove(keys);
+        let change = self.placer.remove(keys, swim);
         self.publish(change, out);
     }
 
@@ -125,14 +126,19 @@ impl Placing {
         change: Handoff,
         (shared, tx): (&Shared, &broadcast::Sender<TaskChange>),
     ) {
-        write(shared).owned = self.placer.owned().collect();
+        let table = self.placer.table();
+        let mut snapshot = write(shared);
+        snapshot.owned = table.owned_by(table.local()).cloned().collect();
+        snapshot.token = change.token;
+        snapshot.balance = self.placer.balance();
+        drop(snapshot);
         if change.is_empty() {
             return;
         }
         tracing::info!(
             acquired = change.acquired.len(),
             released = change.released.len(),
-            token = change.token.map(tracing::field::display),
+            token = %change.token,
             "tasks reassigned"
         );
         // No subscriber is not an error: changes are dropped until someone listens.

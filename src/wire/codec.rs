@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::error::DecodeError;
+use super::forward::{ForwardFrame, ForwardReply, ForwardRequest, MAX_FORWARD_KEY, Outcome};
 use super::message::{
     Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
 };
@@ -94,6 +95,8 @@ mod tag {
     pub const LEFT: u8 = 8;
     pub const PUSH_PULL: u8 = 9;
     pub const EPOCH: u8 = 10;
+    pub const FORWARD_REQUEST: u8 = 11;
+    pub const FORWARD_REPLY: u8 = 12;
 }
 
 /// Size of a length or count in bincode's varint encoding.
@@ -317,6 +320,101 @@ pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
     }
 }
 
+/// Encodes a forwarded request or reply as a one-frame envelope (tags 11 and 12).
+pub fn encode_forward(label: &str, frame: &ForwardFrame) -> Bytes {
+    let frame = match frame {
+        ForwardFrame::Request(r) => body(tag::FORWARD_REQUEST, r),
+        ForwardFrame::Reply(r) => body(tag::FORWARD_REPLY, r),
+    };
+    encode_envelope(label, vec![frame])
+}
+
+/// Whether a plain stream payload is a forwarded request: its first frame has tag 11. Reads
+/// only the header, so a large push-pull is not decoded twice to tell.
+pub fn is_forward_request(bytes: &[u8]) -> bool {
+    first_tag(bytes) == Some(tag::FORWARD_REQUEST)
+}
+
+/// The tag of an envelope's first frame, read from the header alone.
+fn first_tag(bytes: &[u8]) -> Option<u8> {
+    fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
+        let (&first, rest) = b.split_first()?;
+        let width = match first {
+            0..=250 => return Some((u64::from(first), rest)),
+            251 => 2,
+            252 => 4,
+            253 => 8,
+            _ => return None,
+        };
+        let (n, rest) = (rest.get(..width)?, &rest[width..]);
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(n);
+        Some((u64::from_le_bytes(le), rest))
+    }
+    let rest = bytes.strip_prefix(&MAGIC)?.strip_prefix(&[VERSION])?;
+    let (label, rest) = varint(rest)?;
+    let rest = rest.get(usize::try_from(label).ok()?..)?;
+    let (count, rest) = varint(rest)?;
+    (count > 0).then(|| rest.first().copied()).flatten()
+}
+
+/// Decodes a forward envelope of at most `max` bytes holding exactly one forward frame, and
+/// checks its bounds (key length, a refusal's owner name). Anything else is an error, and
+/// the caller drops the connection it came on.
+pub fn decode_forward(bytes: &[u8], label: &str, max: usize) -> Result<ForwardFrame, DecodeError> {
+    let limit = max.min(MAX_STREAM);
+    if bytes.len() > limit {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    if !bytes.starts_with(&MAGIC) || bytes.get(MAGIC.len()) != Some(&VERSION) {
+        return Err(DecodeError::BadMagic);
+    }
+    let raw: RawEnvelope = decode_body(bytes, Transport::Stream)?;
+    if raw.label != label {
+        let mut got = raw.label;
+        got.truncate(got.floor_char_boundary(MAX_LABEL_LEN));
+        return Err(DecodeError::LabelMismatch {
+            expected: label.to_owned(),
+            got,
+        });
+    }
+    let [frame] = &raw.frames[..] else {
+        return Err(malformed(format!(
+            "{} frames in a forward envelope, expected one",
+            raw.frames.len()
+        )));
+    };
+    let decoded = match frame.tag {
+        tag::FORWARD_REQUEST => ForwardFrame::Request(decode_body::<ForwardRequest>(
+            &frame.body,
+            Transport::Stream,
+        )?),
+        tag::FORWARD_REPLY => {
+            ForwardFrame::Reply(decode_body::<ForwardReply>(&frame.body, Transport::Stream)?)
+        }
+        t => return Err(malformed(format!("frame tag {t} is not a forward frame"))),
+    };
+    validate_forward(&decoded)?;
+    Ok(decoded)
+}
+
+fn validate_forward(frame: &ForwardFrame) -> Result<(), DecodeError> {
+    match frame {
+        ForwardFrame::Request(r) if r.key.len() > MAX_FORWARD_KEY => Err(DecodeError::Invalid {
+            field: "forward.key",
+            reason: format!("{} bytes exceeds {MAX_FORWARD_KEY}", r.key.len()),
+        }),
+        ForwardFrame::Reply(ForwardReply {
+            outcome: Outcome::NotOwner { owner: Some(name) },
+            ..
+        }) => check_name("forward.owner", name),
+        _ => Ok(()),
+    }
+}
+
 /// Encodes key=value tags as member metadata (serf-style tags).
 pub fn encode_tags(tags: &std::collections::BTreeMap<String, String>) -> Bytes {
     bincode::serde::encode_to_vec(tags, config::standard())
@@ -456,6 +554,38 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn forward_frames_round_trip_and_are_told_from_gossip() {
+        let req = ForwardFrame::Request(ForwardRequest {
+            id: 7,
+            hops: 1,
+            key: Bytes::from_static(b"k"),
+            body: Bytes::from_static(b"get"),
+        });
+        let bytes = encode_forward("c", &req);
+        assert!(is_forward_request(&bytes));
+        assert_eq!(decode_forward(&bytes, "c", 1 << 20).unwrap(), req);
+        assert!(decode_forward(&bytes, "other", 1 << 20).is_err());
+        assert!(decode_forward(&bytes, "c", 8).is_err());
+        let gossip = encode_messages("c", [&Message::Ack(Ack { seq: 1 })]);
+        assert!(!is_forward_request(&gossip));
+        assert!(decode_forward(&gossip, "c", 1 << 20).is_err());
+        // The core skips forward frames like any tag it does not know.
+        let env = decode(&bytes, "c", &limits(), Transport::Stream).unwrap();
+        assert!(env.messages.is_empty());
+        let bad_owner = ForwardFrame::Reply(ForwardReply {
+            id: 1,
+            outcome: Outcome::NotOwner {
+                owner: Some("x".repeat(65)),
+            },
+        });
+        assert!(decode_forward(&encode_forward("c", &bad_owner), "c", 1 << 20).is_err());
+        for garbage in [&b""[..], b"SWRG", b"SWRG\x01\xfe", b"SWRG\x01\x05ab"] {
+            assert!(!is_forward_request(garbage));
+            assert!(decode_forward(garbage, "c", 1 << 20).is_err());
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod codec;
 mod error;
+pub mod forward;
 mod message;
 pub mod seal;
 

@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use clap::Args;
+use swimring::placement::{self, Balance, PlacementConfig};
 use swimring::proto::bounds;
+use swimring::ring::{BoundedLoad, LoadPolicy, NORMAL_WEIGHT, TaskTable};
 use swimring::{Event, Mesh, Preset, State};
 use tokio::time::Instant;
 
-use crate::inspect::members_table;
+use crate::inspect::{balance_table, members_table};
 use crate::logging;
 use crate::settings::LogLevel;
 
@@ -61,10 +63,15 @@ fn settled(nodes: &[Mesh], tasks: usize) -> bool {
 
 /// Runs the demo: start, converge, kill one node, watch it be declared dead, check that
 /// exactly its tasks moved, leave.
+/// The demo's `i`th task.
+fn task_key(i: usize) -> String {
+    format!("task-{i:02}")
+}
+
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let _logging = logging::init(LogLevel::Warn);
     let n = usize::from(args.nodes);
-    let keys: Vec<String> = (0..args.tasks).map(|i| format!("task-{i:02}")).collect();
+    let keys: Vec<String> = (0..usize::from(args.tasks)).map(task_key).collect();
     let start = Instant::now();
     say(
         start,
@@ -161,13 +168,7 @@ async fn converge(
         .map(swimring::control::member_info)
         .collect();
     print!("{}", members_table(&view));
-    for node in nodes {
-        println!(
-            "  {} owns {:>3} tasks",
-            node.name(),
-            node.owned_tasks().len()
-        );
-    }
+    explain_balance(&nodes[0].balance(), nodes);
     say(
         start,
         format!(
@@ -176,6 +177,47 @@ async fn converge(
         ),
     );
     Ok(())
+}
+
+/// Shows how the tasks are spread, why few tasks per node spread unevenly, and what bounded
+/// loads would give on the same members and tasks.
+fn explain_balance(balance: &Balance, nodes: &[Mesh]) {
+    print!("{}", balance_table(balance));
+    let mean = balance.tasks as f64 / balance.members.len().max(1) as f64;
+    let bounded = BoundedLoad::default();
+    let cap = bounded.capacity(
+        balance.tasks,
+        NORMAL_WEIGHT,
+        balance.members.len() as u64 * u64::from(NORMAL_WEIGHT),
+    );
+    println!(
+        "  {mean:.0} tasks per node on average: whole tasks land unevenly (about ±{:.1} each),\n  \
+         though each node's arc of the ring is within a few percent of a fair share",
+        mean.sqrt()
+    );
+    let counts: Vec<String> = bounded_counts(nodes, balance.tasks, bounded)
+        .iter()
+        .map(usize::to_string)
+        .collect();
+    println!(
+        "  with bounded loads (--bounded-load {}) no node would own more than {cap}: {} here",
+        bounded.factor(),
+        counts.join("/")
+    );
+}
+
+/// Each member's task count, by name, if the same tasks were placed with bounded loads.
+fn bounded_counts(nodes: &[Mesh], tasks: usize, bounded: BoundedLoad) -> Vec<usize> {
+    let cfg = PlacementConfig::default();
+    let members = nodes[0].members();
+    let eligible = placement::eligible(&cfg, &members);
+    let mut table = TaskTable::new("", LoadPolicy::Bounded(bounded));
+    let _ = table.update_ring(&placement::build_ring(&cfg, &eligible));
+    let _ = table.insert_all((0..tasks).map(task_key));
+    eligible
+        .iter()
+        .map(|(name, _)| table.owned_by(name).count())
+        .collect()
 }
 
 /// Stops `victim` without a word and narrates what the first survivor sees, as it sees it,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use swimring::control::{Client, Endpoint, MemberInfo, Request, Response};
+use swimring::placement::Balance;
 
 use crate::settings::parse_tag;
 
@@ -225,18 +226,63 @@ pub async fn status(t: Target) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn tasks(t: Target) -> Result<(), String> {
-    let resp = ask(&t, Request::Tasks).await?;
+/// `swimring tasks`.
+#[derive(Args)]
+pub struct TasksArgs {
+    /// Every member's task count against its weight, with the peak/mean, instead of this
+    /// agent's own tasks.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+pub async fn tasks(args: TasksArgs) -> Result<(), String> {
+    let t = &args.target;
+    let resp = ask(t, Request::Tasks { all: args.all }).await?;
     if t.json {
         return print_json(&resp);
     }
-    let Response::Tasks { tasks } = &resp else {
-        return Err(unexpected(&resp));
-    };
-    for task in tasks {
-        println!("{:24} token {}", task.key, task.token);
+    match &resp {
+        Response::Tasks { tasks } => {
+            for task in tasks {
+                println!("{:24} token {}", task.key, task.token);
+            }
+        }
+        Response::Balance(b) => print!("{}", balance_table(b)),
+        _ => return Err(unexpected(&resp)),
     }
     Ok(())
+}
+
+/// Each member's tasks against its fair share (its weight's share of the tasks), then the
+/// peak/mean: the busiest member's tasks over its fair share.
+pub fn balance_table(b: &Balance) -> String {
+    let mut out = format!(
+        "{:24} {:>6} {:>6} {:>7} {:>10}\n",
+        "MEMBER", "TASKS", "WEIGHT", "FAIR", "TASKS/FAIR"
+    );
+    for m in &b.members {
+        let fair = b.fair(m);
+        let ratio = if fair > 0.0 {
+            m.tasks as f64 / fair
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "{:24} {:>6} {:>6} {:>7.1} {:>10.2}",
+            m.name, m.tasks, m.weight, fair, ratio
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} tasks on {} members; peak/mean {:.2}",
+        b.tasks,
+        b.members.len(),
+        b.peak_mean()
+    );
+    out
 }
 
 pub async fn leave(t: Target) -> Result<(), String> {

@@ -46,8 +46,8 @@ enum Command {
     Status(inspect::Target),
     /// Show an agent's version, protocol version, uptime, profile, keys and addresses.
     Info(inspect::Target),
-    /// List the tasks an agent owns now.
-    Tasks(inspect::Target),
+    /// List the tasks an agent owns now and their fencing tokens (--all: every member's share).
+    Tasks(inspect::TasksArgs),
     /// Stream a running agent's events (and, with --logs, its log lines) until stopped.
     Monitor(ops::MonitorArgs),
     /// Ask a running agent to join through more seeds.
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
             Command::Owner(args) => inspect::owner(args).await,
             Command::Status(t) => inspect::status(t).await,
             Command::Info(t) => ops::info(t).await,
-            Command::Tasks(t) => inspect::tasks(t).await,
+            Command::Tasks(args) => inspect::tasks(args).await,
             Command::Monitor(args) => ops::monitor(args).await,
             Command::Join(args) => ops::join(args).await,
             Command::ForceLeave(args) => ops::force_leave(args).await,
