@@ -113,8 +113,9 @@ pub enum Bug {
     /// dropped (from datagrams and from full-state exchanges): refutation never leaves the
     /// node, so a suspicion it could refute kills it anyway.
     DropOwnRefutation,
-    /// In task mode, every claim reuses the node's current placement epoch instead of
-    /// advancing it, so a new owner's token need not be above the old owner's.
+    /// In task mode, a placement change that gains or loses tasks leaves the node's epoch
+    /// where it was instead of advancing it, so a new owner's token need not pass the token
+    /// its predecessor last held the task by.
     StaleEpoch,
 }
 
@@ -237,7 +238,7 @@ impl Cluster {
 
     /// Task mode: every node holds a `LocalTasks` over `n` task keys and follows its view
     /// with it, and every run is distinct (see [`Tasks`]). Off by default: it costs a ring per
-    /// node and changes the trace (claims advance the epoch, which then travels in
+    /// node and changes the trace (handoffs advance the epoch, which then travels in
     /// datagrams, and runs are start times). Call before adding nodes, so that every node
     /// gets its own run.
     pub fn enable_tasks(&mut self, n: usize) {

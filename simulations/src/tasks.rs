@@ -45,7 +45,7 @@ struct NodeTasks {
 #[derive(Debug)]
 pub struct Tasks {
     nodes: Vec<Option<NodeTasks>>,
-    /// Claims without advancing the epoch (the injected [`Bug::StaleEpoch`](crate::Bug)).
+    /// Changes without advancing the epoch (the injected [`Bug::StaleEpoch`](crate::Bug)).
     stale_epoch: bool,
     /// The last run handed out.
     last_run: u64,
@@ -64,7 +64,8 @@ impl Tasks {
         }
     }
 
-    /// Makes every later claim reuse the current epoch instead of advancing it.
+    /// Makes every later placement change leave the epoch where it was instead of advancing
+    /// it.
     pub(crate) fn set_stale_epoch(&mut self, on: bool) {
         self.stale_epoch = on;
     }
