@@ -20,6 +20,7 @@ use swimring::wire::{Message, State, Update};
 
 use crate::metrics::Metrics;
 use crate::network::{Fate, Network};
+use crate::tasks::Tasks;
 
 /// Index of a node slot in a [`Cluster`]. A restarted node keeps its slot.
 pub type NodeId = usize;
@@ -70,6 +71,10 @@ enum Delivery {
     StreamReply {
         bytes: Bytes,
     },
+    /// Task mode: the placement due for this run (see [`Tasks::request`]).
+    Place {
+        run: u64,
+    },
 }
 
 struct Entry {
@@ -108,6 +113,10 @@ pub enum Bug {
     /// dropped (from datagrams and from full-state exchanges): refutation never leaves the
     /// node, so a suspicion it could refute kills it anyway.
     DropOwnRefutation,
+    /// In task mode, a placement change that gains or loses tasks leaves the node's epoch
+    /// where it was instead of advancing it, so a new owner's token need not pass the token
+    /// its predecessor last held the task by.
+    StaleEpoch,
 }
 
 /// Counters of the engine itself.
@@ -146,6 +155,8 @@ pub struct Cluster {
     /// Shared by every node, so each distinct name and member record is held once, not once
     /// per observer.
     names: Interner,
+    /// Task mode: every node's task table and the ledger of who holds what.
+    tasks: Option<Tasks>,
 }
 
 /// The address simulated node `i` has: unique, never used on a real network.
@@ -196,6 +207,7 @@ impl Cluster {
                 max_members: 1 << 20,
             },
             names: Interner::default(),
+            tasks: None,
         }
     }
 
@@ -219,6 +231,26 @@ impl Cluster {
     /// Injects a deliberate bug.
     pub fn set_bug(&mut self, bug: Bug) {
         self.bug = bug;
+        if let Some(t) = &mut self.tasks {
+            t.set_stale_epoch(bug == Bug::StaleEpoch);
+        }
+    }
+
+    /// Task mode: every node holds a `LocalTasks` over `n` task keys and follows its view
+    /// with it, and every run is distinct (see [`Tasks`]). Off by default: it costs a ring per
+    /// node and changes the trace (handoffs advance the epoch, which then travels in
+    /// datagrams, and runs are start times). Call before adding nodes, so that every node
+    /// gets its own run.
+    pub fn enable_tasks(&mut self, n: usize) {
+        assert!(self.nodes.is_empty(), "task mode is enabled before nodes");
+        let mut tasks = Tasks::new(n);
+        tasks.set_stale_epoch(self.bug == Bug::StaleEpoch);
+        self.tasks = Some(tasks);
+    }
+
+    /// The task tables and their ledger, in task mode.
+    pub fn tasks(&self) -> Option<&Tasks> {
+        self.tasks.as_ref()
     }
 
     /// Invariant violations found so far, each with its virtual time.
@@ -258,20 +290,33 @@ impl Cluster {
     /// Adds a running node named `name` that knows only itself.
     pub fn add_node(&mut self, name: &str, cfg: Config) -> NodeId {
         let id = self.nodes.len();
-        let swim = self.boot(id, name, cfg, 1);
+        let run = self.new_run(0);
+        let swim = self.boot(id, name, cfg, run);
         self.net.add_node();
-        self.metrics.node_added(self.now, id as u32, name, 1);
+        self.metrics.node_added(self.now, id as u32, name, run);
         self.nodes.push(Node {
             retry: SeedRetry::new(swim.config()),
             swim,
             status: Status::Running,
             wake: u64::MAX,
             events: Vec::new(),
-            own: (1, 0),
+            own: (run, 0),
             seeds: Vec::new(),
         });
+        if let Some(t) = &mut self.tasks {
+            t.boot(id, &mut self.nodes[id].swim);
+        }
         self.drain(id);
         id
+    }
+
+    /// The run of a node starting now whose previous run was `prev` (0: none): the next
+    /// count without task mode, which keeps every trace as it was; a start time with it.
+    fn new_run(&mut self, prev: u64) -> u64 {
+        match &mut self.tasks {
+            Some(t) => t.next_run(self.now),
+            None => prev + 1,
+        }
     }
 
     fn boot(&mut self, id: NodeId, name: &str, cfg: Config, run: u64) -> Swim {
@@ -344,6 +389,9 @@ impl Cluster {
         }
         node.seeds = seeds.to_vec();
         node.retry = SeedRetry::new(node.swim.config());
+        if let Some(t) = &mut self.tasks {
+            t.join(id, !seeds.is_empty());
+        }
         let run = node.swim.local().run;
         let at = self.now + node.retry.next_delay().as_nanos() as u64;
         self.schedule(at, id, Delivery::SeedRetry { run });
@@ -355,6 +403,8 @@ impl Cluster {
         let now = self.instant(self.now);
         self.nodes[id].swim.leave(now);
         self.metrics.left(self.now, id as u32);
+        // Its own state changed: it gives its tasks up at its next placement.
+        self.request_placement(id);
         self.drain(id);
     }
 
@@ -363,6 +413,9 @@ impl Cluster {
         if self.nodes[id].status != Status::Crashed {
             self.nodes[id].status = Status::Crashed;
             self.metrics.crashed(self.now, id as u32);
+            if let Some(t) = &mut self.tasks {
+                t.crash(id, self.now, self.nodes[id].swim.epoch());
+            }
         }
     }
 
@@ -384,17 +437,27 @@ impl Cluster {
         let now = self.instant(self.now);
         self.nodes[id].swim.handle_timeout(now);
         self.drain(id);
+        // A placement that fell due during the pause was skipped when it popped (every
+        // entry up to now has): it runs now.
+        let missed = self.tasks.as_ref().and_then(|t| t.due(id));
+        if missed.is_some_and(|due| due <= self.now) {
+            let run = self.nodes[id].swim.local().run;
+            self.schedule(self.now, id, Delivery::Place { run });
+        }
     }
 
     /// Node `id` restarts under the same name and address as a new run, then joins `seeds`.
     pub fn restart(&mut self, id: NodeId, seeds: &[NodeId]) {
         let name = self.nodes[id].swim.local().name.clone();
         let cfg = self.nodes[id].swim.config().clone();
-        let run = self.nodes[id].swim.local().run + 1;
+        let run = self.new_run(self.nodes[id].swim.local().run);
         self.nodes[id].swim = self.boot(id, &name, cfg, run);
         self.nodes[id].status = Status::Running;
         self.nodes[id].own = (run, 0);
         self.metrics.restarted(self.now, id as u32, run);
+        if let Some(t) = &mut self.tasks {
+            t.boot(id, &mut self.nodes[id].swim);
+        }
         if self.check {
             self.seen.retain(|&(o, _), _| o != id as u32);
         }
@@ -470,6 +533,7 @@ impl Cluster {
         self.stats.processed += 1;
         match e.what {
             Delivery::SeedRetry { run } => return self.retry_seeds(to, run),
+            Delivery::Place { run } => return self.place(to, run),
             Delivery::Timer => {
                 node.wake = u64::MAX;
                 node.swim.handle_timeout(now);
@@ -526,7 +590,9 @@ impl Cluster {
         }
         let now = self.now;
         let at = Duration::from_nanos(now);
+        let mut changed = false;
         while let Some(event) = self.nodes[id].swim.poll_event() {
+            changed = true;
             self.metrics.event(now, id as u32, &event);
             if self.check {
                 self.check_event(id, &event);
@@ -537,6 +603,15 @@ impl Cluster {
         }
         if self.check {
             self.check_self(id);
+        }
+        let swim = &self.nodes[id].swim;
+        if changed
+            || self
+                .tasks
+                .as_ref()
+                .is_some_and(|t| t.joined_while_waiting(id, swim))
+        {
+            self.request_placement(id);
         }
         let deadline = self.nodes[id].swim.poll_timeout();
         let wake = (deadline.saturating_duration_since(self.base).as_nanos() as u64).max(now);
@@ -567,6 +642,30 @@ impl Cluster {
             self.drain(id);
         }
         self.schedule(at, id, Delivery::SeedRetry { run });
+    }
+
+    /// Task mode: node `id` places a placement delay from now, unless it already will.
+    fn request_placement(&mut self, id: NodeId) {
+        let Some(at) = self.tasks.as_mut().and_then(|t| t.request(id, self.now)) else {
+            return;
+        };
+        let run = self.nodes[id].swim.local().run;
+        self.schedule(at, id, Delivery::Place { run });
+    }
+
+    /// Task mode: running node `id` follows its view, if it is still run `run`, and the
+    /// ledger starts measuring once the mesh has settled: every view right, every node
+    /// placed what it saw, every task held once.
+    fn place(&mut self, id: NodeId, run: u64) {
+        let Some(tasks) = self.tasks.as_mut() else {
+            return;
+        };
+        if let Some(code) = tasks.place(id, run, self.now, &mut self.nodes[id].swim) {
+            self.metrics.action(self.now, code, id as u32);
+        }
+        if !tasks.ledger.measuring() && tasks.all_placed() && self.metrics.all_agree() {
+            tasks.ledger.start_if_settled(self.now);
+        }
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, what: Delivery, datagram: bool) {
@@ -657,7 +756,7 @@ impl Cluster {
     // ----- the injected bug ---------------------------------------------------------------------
 
     fn filter(&self, id: NodeId, payload: Bytes, transport: Transport) -> Bytes {
-        if self.bug == Bug::None {
+        if self.bug != Bug::DropOwnRefutation {
             return payload;
         }
         let me = self.nodes[id].swim.local();

@@ -13,6 +13,7 @@
 
 mod builtins;
 mod cluster;
+mod handoff;
 pub mod metrics;
 mod network;
 pub mod output;
@@ -20,12 +21,15 @@ mod runner;
 mod scenario;
 mod summary;
 pub mod sweep;
+mod tasks;
 pub mod tune;
 
 pub use builtins::BUILTINS;
 pub use cluster::{Bug, Cluster, EngineStats, NodeId, Observed, addr_of};
+pub use handoff::{FencedOut, HandoffSummary, Ledger, LowClaim, TaskChange};
 pub use network::{Burst, Fate, Latency, Network};
 pub use runner::{RunOptions, run};
 pub use scenario::{Action, NetSpec, Scenario, Start, Target};
 pub use summary::{Predicted, RunResult, Summary, Totals, peak_rss_mib};
 pub use swimring::proto::Timings;
+pub use tasks::{PLACEMENT_DELAY, Tasks};

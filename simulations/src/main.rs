@@ -75,6 +75,9 @@ struct Cli {
     /// Metrics sampling grid, ms.
     #[arg(long)]
     sample_ms: Option<f64>,
+    /// Task mode: every node places N task keys; the summary reports handoff overlap and gap.
+    #[arg(long, value_name = "N")]
+    tasks: Option<usize>,
     /// Check protocol invariants after every event.
     #[arg(long)]
     check_invariants: bool,
@@ -187,6 +190,9 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
     }
     if let Some(v) = cli.sample_ms {
         s.sample_ms = v;
+    }
+    if let Some(v) = cli.tasks {
+        s.tasks = v;
     }
     s.check_invariants |= cli.check_invariants;
     s.validate()?;
@@ -307,6 +313,9 @@ fn run_one(cli: &Cli, s: &Scenario) -> Result<ExitCode, String> {
             .map_or("never".to_string(), |t| format!("{t:.1} s")),
         sm.trace_hash
     );
+    if let Some(h) = &sm.handoff {
+        println!("{}", output::handoff_line(h));
+    }
     let mut ok = true;
     if let Some(why) = sweep::verdict(&r) {
         eprintln!("FAIL: {why}");

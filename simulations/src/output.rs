@@ -7,6 +7,8 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use crate::handoff::HandoffSummary;
+use crate::metrics::Spread;
 use crate::summary::RunResult;
 
 fn io(path: &Path, e: impl std::fmt::Display) -> String {
@@ -57,6 +59,33 @@ pub fn write_run(dir: &Path, r: &RunResult, plots: bool) -> Result<(), String> {
         detection_cdf_svg(&dir.join("detection_cdf.svg"), r)?;
     }
     Ok(())
+}
+
+/// Task mode's line of the text summary: handoffs, overlap and gap (p50/p99/max), claims
+/// that were for a moment below an earlier holder, and tasks a fencing store refuses the
+/// owner of at the end.
+pub fn handoff_line(h: &HandoffSummary) -> String {
+    let spread = |s: &Option<Spread>| match s {
+        Some(s) => format!(
+            "{} (p50 {:.3} s, p99 {:.3} s, max {:.3} s)",
+            s.count, s.p50, s.p99, s.max
+        ),
+        None => "none".into(),
+    };
+    let from = h
+        .measured_from_s
+        .map_or("never settled".into(), |t| format!("from {t:.1} s"));
+    format!(
+        "tasks: {} keys, {} handoffs {from}; overlaps {}; gaps {}; {} open at end; low claims {} ({} before settling); {} fenced out at the end",
+        h.tasks,
+        h.handoffs,
+        spread(&h.overlap_s),
+        spread(&h.gap_s),
+        h.open_at_end,
+        h.low_claims,
+        h.low_claims_before_settled,
+        h.fenced_out_at_end
+    )
 }
 
 /// The fraction of running nodes that agree with the truth, against virtual time, with the

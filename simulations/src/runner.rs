@@ -365,6 +365,9 @@ impl Runner {
         c.set_sample_interval(Duration::from_secs_f64(s.sample_ms / 1e3));
         c.set_checking(s.check_invariants);
         c.set_bug(opts.bug);
+        if s.tasks > 0 {
+            c.enable_tasks(s.tasks);
+        }
         c.net.latency = s.network.latency.clone();
         c.net.loss = s.network.loss;
         c.net.burst = s.network.burst.clone();
@@ -533,6 +536,10 @@ impl Runner {
             violations: self.c.violations().to_vec(),
             settled,
             peak_rss_mib: peak_rss_mib(),
+            handoff: (self.c.tasks()).map(|t| {
+                t.ledger
+                    .summary(ns(s.duration_s), |id| self.c.node(id).epoch())
+            }),
         }
     }
 }

@@ -400,10 +400,21 @@ pub struct Scenario {
     /// it fails (0: no such requirement).
     #[serde(default)]
     pub settle_within_s: f64,
+    /// Task mode: every node places this many task keys with the library's `LocalTasks`,
+    /// and the summary reports handoff overlap and gap (0: off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tasks: usize,
     /// The timeline.
     #[serde(default)]
     pub actions: Vec<Action>,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Most task keys a scenario may place: every node holds every key.
+const MAX_TASKS: usize = 100_000;
 
 fn default_nodes() -> usize {
     100
@@ -436,6 +447,7 @@ impl Scenario {
             sample_ms: default_sample_ms(),
             check_invariants: false,
             settle_within_s: 0.0,
+            tasks: 0,
             actions: Vec::new(),
         }
     }
@@ -482,6 +494,9 @@ impl Scenario {
         }
         if !(self.sample_ms.is_finite() && self.sample_ms >= 1.0) {
             return Err(format!("sample_ms {} must be >= 1", self.sample_ms));
+        }
+        if self.tasks > MAX_TASKS {
+            return Err(format!("tasks {} is not in 0..={MAX_TASKS}", self.tasks));
         }
         if !(self.join_window_s.is_finite() && self.join_window_s >= 0.0) {
             return Err("join_window_s must be >= 0".into());

@@ -8,6 +8,7 @@ use swimring::placement::{PlacementConfig, eligible};
 use swimring::proto::{Config, Member, Stats, bounds};
 use swimring::ring::Ring;
 
+use crate::handoff::HandoffSummary;
 use crate::metrics::{Sample, Spread};
 
 /// What SWIM's analysis and memberlist's formulas predict for this configuration.
@@ -146,6 +147,9 @@ pub struct Summary {
     pub settled: Option<bool>,
     /// Peak resident memory of the process so far, MiB (Linux; not part of the trace).
     pub peak_rss_mib: Option<f64>,
+    /// Task mode only: handoffs, their overlap and gap, and stale tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffSummary>,
 }
 
 /// Everything a run produced.

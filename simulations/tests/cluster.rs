@@ -257,3 +257,37 @@ fn a_node_whose_seed_is_down_retries_it_until_it_answers() {
     );
     assert!(!c.node(late).needs_seeds());
 }
+
+/// Task mode hands out runs as the runtime does (start milliseconds, each above the last), so
+/// two owners at one epoch are ordered by run; without it every node is run 1, as before.
+#[test]
+fn task_mode_gives_every_run_its_own_start_time() {
+    let cfg = Config::local();
+    let mut plain = Cluster::new(1);
+    let a = plain.add_node("a", cfg.clone());
+    plain.add_node("b", cfg.clone());
+    assert_eq!(
+        [plain.node(0).local().run, plain.node(1).local().run],
+        [1, 1]
+    );
+    plain.crash(a);
+    plain.restart(a, &[1]);
+    assert_eq!(plain.node(a).local().run, 2, "restarts count up");
+
+    let mut tasks = Cluster::new(1);
+    tasks.enable_tasks(4);
+    let a = tasks.add_node("a", cfg.clone());
+    tasks.add_node("b", cfg);
+    assert_eq!(
+        [tasks.node(0).local().run, tasks.node(1).local().run],
+        [1, 2]
+    );
+    tasks.run_for(Duration::from_secs(3));
+    tasks.crash(a);
+    tasks.restart(a, &[1]);
+    assert_eq!(
+        tasks.node(a).local().run,
+        3_001,
+        "its start millisecond, from 1"
+    );
+}

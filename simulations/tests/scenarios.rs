@@ -418,3 +418,33 @@ at_s = 12
         Scenario::load(name, 10, 1).unwrap().validate().unwrap();
     }
 }
+
+#[test]
+fn task_mode_is_off_by_default_and_measures_a_crash_deterministically() {
+    let mut s = Scenario::builtin("kill-one", N, 3).unwrap();
+    s.preset = "local".into();
+    s.duration_s = 75.0;
+    let off = go(&s);
+    assert!(
+        off.summary.handoff.is_none(),
+        "no task mode, no handoff report"
+    );
+    s.tasks = 64;
+    let on = go(&s);
+    let again = go(&s);
+    assert_eq!(on.summary.trace_hash, again.summary.trace_hash);
+    let h = on.summary.handoff.expect("task mode reports handoffs");
+    assert!(
+        h.measured_from_s.is_some_and(|t| t < 60.0),
+        "settled before the crash"
+    );
+    assert!(h.handoffs > 0, "the crashed node's tasks passed on");
+    let gaps = h
+        .gap_s
+        .expect("a crash leaves its tasks unowned until it is declared");
+    let detect = swimring::proto::bounds(&s.config().unwrap(), N).detect;
+    let bound = detect + swimring_sim::PLACEMENT_DELAY;
+    assert!(gaps.max <= bound.as_secs_f64(), "{gaps:?} beyond {bound:?}");
+    assert!(h.overlap_s.is_none() && h.open_at_end == 0);
+    assert_eq!((h.low_claims, h.fenced_out_at_end), (0, 0));
+}
