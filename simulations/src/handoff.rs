@@ -11,7 +11,7 @@
 //! Fencing, as a compare-and-set store sees it (docs/FENCING.md): a holder writes with its
 //! *current* token, (its placement epoch, its run), which rises whenever its epoch does. So
 //! the ledger keeps, per task and per node run that held it, the token that run *last* held
-//! it by: at a release, its token just before the change (whose one-step advance then
+//! it by: at a release, its token just before the change (whose advance then
 //! travels to the next owner); at a crash, its token at the crash. A paused holder keeps
 //! holding, with whatever token it has. The owner of a task is *fenced out* while its current
 //! token is not above every such last token of another run: a store that accepted that

@@ -196,7 +196,7 @@ impl Epoch for Frozen {
     fn current(&self) -> u64 {
         self.0
     }
-    fn advance(&mut self) -> u64 {
+    fn advance(&mut self, _steps: u64) -> u64 {
         self.0
     }
 }

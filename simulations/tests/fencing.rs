@@ -3,15 +3,15 @@
 //! partitions that heal, once the mesh has settled every task's owner holds it by a token
 //! above the last token every other run held it by, so a compare-and-set store takes the
 //! owner's writes and refuses every earlier holder's. Every holder's token is its current
-//! (epoch, run), and every change that gains or loses a task advances its epoch by exactly
-//! one. Handoffs overlap and leave gaps only within the protocol's own bounds. Every wait is
+//! (epoch, run), and every change that gains a task advances its epoch by two, one that
+//! only loses tasks by one. Handoffs overlap and leave gaps only within the protocol's own bounds. Every wait is
 //! a protocol bound (`swimring::proto::bounds`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use swimring::placement::FencingToken;
+use swimring::placement::{FencingToken, GAIN_STEPS, LOSS_STEPS};
 use swimring::proto::{Bounds, Config, bounds};
 use swimring_sim::{Bug, Cluster, NodeId, PLACEMENT_DELAY};
 
@@ -170,13 +170,19 @@ fn first_fenced_out(c: &Cluster) -> Option<String> {
 }
 
 /// Every change in the ledger's log that gained or lost a task advanced its node's epoch
-/// by exactly one, and its token kept the node's run.
-fn every_change_advanced_once(c: &Cluster) -> Result<(), String> {
+/// by the placement rule (a gain by `GAIN_STEPS`, a loss alone by `LOSS_STEPS`), and its
+/// token kept the node's run.
+fn every_change_advanced_by_the_rule(c: &Cluster) -> Result<(), String> {
     let tasks = c.tasks().expect("task mode");
     for change in tasks.ledger.log() {
         let Some(after) = change.after else { continue };
+        let steps = if change.acquired.is_empty() {
+            LOSS_STEPS
+        } else {
+            GAIN_STEPS
+        };
         let want = FencingToken {
-            epoch: change.before.epoch + 1,
+            epoch: change.before.epoch + steps,
             run: change.run,
         };
         if after != want || change.before.run != change.run {
@@ -254,7 +260,7 @@ fn none_fenced_out(m: &Mesh) -> Result<(), String> {
 fn check_history(n: usize, tasks: usize, seed: u64, ops: &[Op], bug: Bug) -> Result<(), String> {
     run_history((n, tasks, seed), ops, bug, |m| {
         none_fenced_out(m)?;
-        every_change_advanced_once(&m.c)?;
+        every_change_advanced_by_the_rule(&m.c)?;
         tokens_are_current(m)
     })
 }

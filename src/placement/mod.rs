@@ -210,14 +210,19 @@ impl LocalTasks {
         self.handoff(change, epoch)
     }
 
-    /// The one rule for tokens: a change that gains or loses a task advances the epoch. A
-    /// gain then claims above everything heard; a loss passes a rise on to the task's next
-    /// owner, so that its token ends above the one this node held the task by.
+    /// The one rule for tokens: a change that gains or loses a task advances the epoch.
+    ///
+    /// A loss advances it by one: the rise reaches the task's next owner, whose token then
+    /// ends above the one this node held the task by. A gain advances it by two, to claim
+    /// above everything heard and one more: the previous owner may have crashed right after
+    /// its own last rise, before any packet carried it, and written at that epoch.
     fn handoff(&mut self, change: Reassignment<String>, epoch: &mut impl Epoch) -> Handoff {
-        let now = if change.is_empty() {
-            epoch.current()
+        let now = if !change.acquired.is_empty() {
+            epoch.advance(GAIN_STEPS)
+        } else if !change.released.is_empty() {
+            epoch.advance(LOSS_STEPS)
         } else {
-            epoch.advance()
+            epoch.current()
         };
         Handoff {
             acquired: change.acquired,
@@ -227,20 +232,25 @@ impl LocalTasks {
     }
 }
 
+/// How far a change that gains a task advances the epoch (see [`LocalTasks`]'s rule).
+pub const GAIN_STEPS: u64 = 2;
+/// How far a change that only loses tasks advances the epoch.
+pub const LOSS_STEPS: u64 = 1;
+
 /// Where a node's placement epoch lives: the protocol core, which gossips it.
 pub trait Epoch {
     /// The epoch now.
     fn current(&self) -> u64;
-    /// Advances past everything heard and returns the new epoch.
-    fn advance(&mut self) -> u64;
+    /// Advances `steps` past everything heard and returns the new epoch.
+    fn advance(&mut self, steps: u64) -> u64;
 }
 
 impl Epoch for Swim {
     fn current(&self) -> u64 {
         self.epoch()
     }
-    fn advance(&mut self) -> u64 {
-        self.advance_epoch()
+    fn advance(&mut self, steps: u64) -> u64 {
+        self.advance_epoch(steps)
     }
 }
 
@@ -294,8 +304,8 @@ mod tests {
         fn current(&self) -> u64 {
             self.0
         }
-        fn advance(&mut self) -> u64 {
-            self.0 += 1;
+        fn advance(&mut self, steps: u64) -> u64 {
+            self.0 += steps;
             self.0
         }
     }
@@ -313,10 +323,17 @@ mod tests {
         assert_eq!(alone.token, FencingToken { epoch: 100, run: 7 });
         let added = p.add((0..100).map(|i| format!("t{i}")), &mut epoch);
         assert_eq!(added.acquired.len(), 100);
-        assert_eq!(added.token, FencingToken { epoch: 101, run: 7 });
+        assert_eq!(
+            added.token,
+            FencingToken { epoch: 102, run: 7 },
+            "a gain: two"
+        );
         let shared = p.update_with(&view, &mut epoch).unwrap();
         assert!(!shared.released.is_empty() && shared.acquired.is_empty());
-        assert_eq!(shared.token.epoch, 102, "a loss advances the epoch too");
+        assert_eq!(
+            shared.token.epoch, 103,
+            "a loss advances the epoch too, by one"
+        );
         view[1].incarnation = 5;
         assert!(
             p.update_with(&view, &mut epoch).is_none(),
@@ -333,15 +350,15 @@ mod tests {
             back.acquired, shared.released,
             "exactly b's tasks come back"
         );
-        assert_eq!(back.token.epoch, 103);
-        assert_eq!(p.owned(103).count(), 100, "the survivor owns everything");
-        assert!(p.owned(103).all(|t| t.token == back.token));
+        assert_eq!(back.token.epoch, 105);
+        assert_eq!(p.owned(105).count(), 100, "the survivor owns everything");
+        assert!(p.owned(105).all(|t| t.token == back.token));
         let removed = p.remove(&["t0".to_owned(), "nope".to_owned()], &mut epoch);
         assert_eq!(removed.released, ["t0"]);
-        assert_eq!(removed.token.epoch, 104);
+        assert_eq!(removed.token.epoch, 106);
         let unknown = p.remove(&["nope".to_owned()], &mut epoch);
         assert!(unknown.is_empty());
-        assert_eq!(unknown.token.epoch, 104, "no change, no advance");
+        assert_eq!(unknown.token.epoch, 106, "no change, no advance");
     }
 
     #[test]

@@ -21,10 +21,11 @@ impl Swim {
         self.epoch
     }
 
-    /// Advances the epoch past everything heard so far and returns it: call it when this
-    /// node gains tasks, and claim them at the value returned.
-    pub fn advance_epoch(&mut self) -> u64 {
-        self.epoch = self.epoch.saturating_add(1);
+    /// Advances the epoch `steps` past everything heard so far and returns it: call it when
+    /// this node gains or loses tasks (placement decides by how much), and hold them at the
+    /// value returned.
+    pub fn advance_epoch(&mut self, steps: u64) -> u64 {
+        self.epoch = self.epoch.saturating_add(steps);
         self.epoch_sends = self.retransmit_limit();
         self.epoch
     }
