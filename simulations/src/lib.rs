@@ -31,5 +31,6 @@ pub use network::{Burst, Fate, Latency, Network};
 pub use runner::{RunOptions, run};
 pub use scenario::{Action, NetSpec, Scenario, Start, Target};
 pub use summary::{Predicted, RunResult, Summary, Totals, peak_rss_mib};
+pub use swimring::placement::PLACEMENT_DELAY;
 pub use swimring::proto::Timings;
-pub use tasks::{PLACEMENT_DELAY, Tasks};
+pub use tasks::Tasks;

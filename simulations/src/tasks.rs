@@ -16,17 +16,13 @@
 //! and grow across restarts. Fencing tokens order two owners at one epoch by run, and with
 //! every node at run 1 (task mode off, where the trace must not change) they would tie.
 
-use std::time::Duration;
-
-use swimring::placement::{Epoch, Handoff, LocalTasks, OwnedTask, PlacementConfig};
+use swimring::placement::{
+    Epoch, Handoff, LocalTasks, OwnedTask, PLACEMENT_DELAY, PlacementConfig,
+};
 use swimring::proto::Swim;
 
 use crate::cluster::NodeId;
 use crate::handoff::Ledger;
-
-/// The runtime's shortest wait from a membership change to the placement it causes
-/// (`MIN_PLACEMENT_DELAY` in src/runtime/placing.rs).
-pub const PLACEMENT_DELAY: Duration = Duration::from_millis(20);
 
 /// One run of one node: its task table and where its placement stands.
 #[derive(Debug)]

@@ -12,6 +12,8 @@ mod token;
 pub use balance::{Balance, MemberLoad};
 pub use token::{FencingToken, Handoff, OwnedTask};
 
+use std::time::Duration;
+
 use crate::proto::{Member, Swim};
 use crate::ring::{
     self, LoadPolicy, MAX_POINTS, NORMAL_WEIGHT, Reassignment, Ring, RingConfig, TaskTable,
@@ -231,6 +233,10 @@ impl LocalTasks {
         }
     }
 }
+
+/// Shortest wait between a membership change and the placement it causes, in both drivers:
+/// changes that arrive together (a join storm) are placed once.
+pub const PLACEMENT_DELAY: Duration = Duration::from_millis(20);
 
 /// How far a change that gains a task advances the epoch (see [`LocalTasks`]'s rule).
 pub const GAIN_STEPS: u64 = 2;

@@ -11,13 +11,9 @@ use super::claim::JoinGate;
 use super::clock;
 use super::driver::Shared;
 use super::events::TaskChange;
-use crate::placement::{Handoff, LocalTasks};
+use crate::placement::{Handoff, LocalTasks, PLACEMENT_DELAY};
 use crate::proto::Swim;
 use crate::ring::TaskTable;
-
-/// Shortest wait between a membership change and the ring rebuild it causes: changes that
-/// arrive together (a join storm) are placed once.
-const MIN_PLACEMENT_DELAY: Duration = Duration::from_millis(20);
 
 /// The loop's placement state.
 pub(crate) struct Placing {
@@ -63,7 +59,7 @@ impl Placing {
     /// Asks for a rebuild soon: membership changed (or the node may just have joined).
     pub(crate) fn schedule(&mut self, now: Instant) {
         if self.due.is_none() {
-            self.due = Some(now + MIN_PLACEMENT_DELAY.max(self.last_rebuild * 4));
+            self.due = Some(now + PLACEMENT_DELAY.max(self.last_rebuild * 4));
         }
     }
 
