@@ -189,16 +189,13 @@ async fn metadata_and_tags_reach_peers_and_oversize_is_refused() {
         .name("meta-b")
         .bind(lo(14, 2))
         .preset(Preset::Local)
-        .tags(&tags)
+        .tags([("zone", "eu-1")])
         .seeds([a.local_addr().to_string()])
         .start()
         .await
         .unwrap();
     let limit = bound(a.config(), 2);
-    let tags_of = |m: &Mesh, name: &str| {
-        m.member(name)
-            .map(|m| swimring::wire::codec::decode_tags(&m.meta).unwrap())
-    };
+    let tags_of = |m: &Mesh, name: &str| m.member(name).map(|m| m.tags());
     wait_for("a sees b's tags", limit, || {
         tags_of(&a, "meta-b") == Some(tags.clone())
     })

@@ -12,7 +12,6 @@ use super::{AgentInfo, Handler, LogLine, MemberInfo, Request, Response, StatusIn
 use crate::error::Error;
 use crate::proto::Member;
 use crate::runtime::{Events, Mesh, RecvError, TaskChanges};
-use crate::wire::codec::decode_tags;
 use crate::wire::{Key, KeyId};
 
 /// Most owners one `owner` request may list.
@@ -108,7 +107,7 @@ impl MeshHandler {
         };
         match self.mesh.update_tags(edit).await {
             Ok(()) => Response::Tags {
-                tags: decode_tags(&self.mesh.local().meta).unwrap_or_default(),
+                tags: self.mesh.local().tags(),
             },
             Err(e) => error(&e.to_string()),
         }
@@ -142,7 +141,7 @@ pub fn member_info(m: &Member) -> MemberInfo {
         state: m.state.as_str().to_owned(),
         incarnation: m.incarnation,
         run: m.run,
-        tags: decode_tags(&m.meta).unwrap_or_default(),
+        tags: m.tags(),
     }
 }
 

@@ -18,7 +18,6 @@ use crate::proto::{Member, Swim};
 use crate::ring::{
     self, LoadPolicy, MAX_POINTS, NORMAL_WEIGHT, Reassignment, Ring, RingConfig, TaskTable,
 };
-use crate::wire::codec::decode_tags;
 
 /// The tag that scales a member's share of the work: `weight=200` owns twice the normal
 /// share, `weight=0` none. Absent or unreadable, the weight is 100.
@@ -56,7 +55,7 @@ pub fn eligible<'a>(
         .into_iter()
         .filter(|m| m.state.is_live())
         .filter_map(|m| {
-            let tags = decode_tags(&m.meta).unwrap_or_default();
+            let tags = m.tags();
             if let Some((k, v)) = &cfg.filter
                 && tags.get(k) != Some(v)
             {

@@ -131,9 +131,19 @@ impl MeshBuilder {
         self
     }
 
-    /// Initial metadata as key=value tags (see [`encode_tags`]); replaces [`MeshBuilder::meta`].
-    pub fn tags(mut self, tags: &BTreeMap<String, String>) -> Self {
-        self.meta = encode_tags(tags);
+    /// Initial metadata as key=value tags (see [`encode_tags`]); replaces
+    /// [`MeshBuilder::meta`]. Takes any pairs: `.tags([("role", "worker")])`, or a map by
+    /// reference.
+    pub fn tags<K, V>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let tags: BTreeMap<String, String> = tags
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.meta = encode_tags(&tags);
         self
     }
 

@@ -422,6 +422,14 @@ pub fn encode_tags(tags: &std::collections::BTreeMap<String, String>) -> Bytes {
         .into()
 }
 
+impl Member {
+    /// The member's key=value tags: its metadata read as [`encode_tags`] writes it, and no
+    /// tags when the metadata is empty or something else.
+    pub fn tags(&self) -> std::collections::BTreeMap<String, String> {
+        decode_tags(&self.meta).unwrap_or_default()
+    }
+}
+
 /// Decodes metadata written by [`encode_tags`]. Empty metadata is no tags.
 pub fn decode_tags(meta: &[u8]) -> Result<std::collections::BTreeMap<String, String>, DecodeError> {
     if meta.is_empty() {
