@@ -147,7 +147,11 @@ fn three_agents_answer_every_subcommand() {
             m["tasks"].as_u64().unwrap()
         })
         .collect();
-    assert_eq!((counts.len(), counts.iter().sum::<u64>()), (3, 3), "{balance}");
+    assert_eq!(
+        (counts.len(), counts.iter().sum::<u64>()),
+        (3, 3),
+        "{balance}"
+    );
     let text = run(&["tasks", "--all", "--control", &controls[0]]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("3 tasks on 3 members; peak/mean"), "{text}");

@@ -150,7 +150,10 @@ fn metrics_and_health_are_served_and_parse() {
     agents.0[0].kill().unwrap();
     wait_for("b is unready once its only peer is dead", BOUND, || {
         get("http://127.80.0.2:9100/health")
-            == (503, "no live peer: every peer is dead or gone (cut off?)\n".to_owned())
+            == (
+                503,
+                "no live peer: every peer is dead or gone (cut off?)\n".to_owned(),
+            )
     });
 }
 
