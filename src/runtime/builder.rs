@@ -341,8 +341,10 @@ impl MeshBuilder {
         let join_wait = self
             .join_wait
             .unwrap_or_else(|| default_join_wait(&config, stream_timeout));
-        let forward = self.forward_config(&config, stream_timeout)?;
+        let forward = Forwarding::new(self.forward_config(&config, stream_timeout)?);
         self.check_messages(&config)?;
+        let name = self.name.take().unwrap_or_else(default_name);
+        let messages = Messaging::new(self.message_config(&core, &name, stream_timeout));
         Ok(Checked {
             config,
             core,
@@ -350,6 +352,8 @@ impl MeshBuilder {
             join_wait,
             keyring,
             forward,
+            name,
+            messages,
         })
     }
 
@@ -438,9 +442,9 @@ impl MeshBuilder {
             join_wait,
             keyring,
             forward,
+            name,
+            messages,
         } = checked;
-        let name = self.name.clone().unwrap_or_else(default_name);
-        let messages = self.message_config(&core, &name, stream_timeout);
         let span = tracing::info_span!("mesh", node = %name);
         let id = Identity {
             name,
@@ -456,9 +460,7 @@ impl MeshBuilder {
         if let Some(k) = keyring.primary() {
             tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
         }
-        let forwarding = Forwarding::new(forward);
-        let messaging = Messaging::new(messages);
-        let shared = Arc::new(Shared::new(&swim, &out, keyring, forwarding, messaging));
+        let shared = Arc::new(Shared::new(&swim, &out, keyring, forward, messages));
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
         let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);
@@ -503,10 +505,8 @@ impl MeshBuilder {
             advertise,
             config,
         };
-        let mesh = Mesh {
-            inner: Arc::new(inner),
-        };
-        Ok((mesh, events, tasks))
+        let inner = Arc::new(inner);
+        Ok((Mesh { inner }, events, tasks))
     }
 }
 
@@ -520,7 +520,10 @@ struct Checked {
     /// How long claims wait for the join (see [`MeshBuilder::join_wait`]).
     join_wait: Duration,
     keyring: Keyring,
-    forward: ForwardConfig,
+    forward: Forwarding,
+    /// The node's name (given, or the default), which bounds its best-effort messages.
+    name: String,
+    messages: Messaging,
 }
 
 /// Room a forward frame needs besides its body: the key (at most 4 KiB), the envelope and
