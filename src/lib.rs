@@ -65,7 +65,8 @@ pub use error::Error;
 pub use placement::{FencingToken, OwnedTask};
 pub use proto::{Config, Event, Member, Preset};
 pub use runtime::{
-    Events, Mesh, MeshBuilder, MeshStats, PlacementConfig, RecvError, TaskChange, TaskChanges,
+    Events, Mesh, MeshBuilder, MeshStats, MessageError, Messages, PlacementConfig, RecvError,
+    TaskChange, TaskChanges, UserMessage,
 };
 pub use wire::State;
 

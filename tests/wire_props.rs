@@ -6,9 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 use proptest::prelude::*;
 use swimring::wire::codec::{self, Limits, Transport};
+use swimring::wire::forward::ForwardFrame;
+use swimring::wire::user::{MessageDatagram, ReliableMessage};
 use swimring::wire::{
-    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
-    Update,
+    Ack, Alive, Dead, Epoch, Left, MAX_NAME_LEN, Member, Message, Nack, Ping, PingReq, PushPull,
+    State, Suspect, Update,
 };
 
 fn limits() -> Limits {
@@ -160,5 +162,37 @@ proptest! {
                 prop_assert!(codec::validate(m, &limits()).is_ok());
             }
         }
+    }
+
+    #[test]
+    fn messages_round_trip_within_their_bound_and_garbage_never_decodes_past_it(
+        from in name(),
+        body in prop::collection::vec(any::<u8>(), 0..1500),
+        label in "[a-z]{0,12}",
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+    ) {
+        let msg = MessageDatagram { from: from.clone(), body: body.into() };
+        let bytes = codec::encode_message(&label, &msg);
+        prop_assert!(codec::is_message(&bytes));
+        prop_assert_eq!(codec::decode_message(&bytes, &label).unwrap(), msg.clone());
+        // The bound is exact: the largest body that fits a datagram's room makes it full.
+        let max = codec::max_message_body(&label, &from, bytes.len());
+        prop_assert_eq!(max, msg.body.len());
+        // The core skips it; a corrupted one decodes within bounds or is refused.
+        let env = codec::decode(&bytes, &label, &limits(), Transport::Datagram).unwrap();
+        prop_assert!(env.messages.is_empty());
+        let mut bytes = bytes.to_vec();
+        for (i, b) in flips {
+            let at = i.index(bytes.len());
+            bytes[at] ^= b;
+        }
+        if let Ok(m) = codec::decode_message(&bytes, &label) {
+            prop_assert!(!m.from.is_empty() && m.from.len() <= MAX_NAME_LEN);
+            prop_assert!(m.body.len() <= bytes.len());
+        }
+        let reliable = ForwardFrame::Message(ReliableMessage { id: 1, from, body: msg.body });
+        let bytes = codec::encode_forward(&label, &reliable);
+        prop_assert!(codec::starts_forward_connection(&bytes));
+        prop_assert_eq!(codec::decode_forward(&bytes, &label, 1 << 20).unwrap(), reliable);
     }
 }

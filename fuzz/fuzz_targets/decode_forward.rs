@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swimring::wire::codec::{decode_forward, encode_forward, is_forward_request};
+use swimring::wire::codec::{decode_forward, encode_forward, starts_forward_connection};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = is_forward_request(data);
+    let _ = starts_forward_connection(data);
     if let Ok(frame) = decode_forward(data, "", 1 << 20) {
         let again = encode_forward("", &frame);
         assert_eq!(decode_forward(&again, "", 1 << 20).unwrap(), frame);

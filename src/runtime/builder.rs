@@ -16,6 +16,9 @@ use super::forward::{
     self, DEFAULT_FORWARD_HOP_LIMIT, DEFAULT_FORWARD_MAX_PAYLOAD, DEFAULT_FORWARD_QUEUE,
     DEFAULT_FORWARD_RETRIES, ForwardConfig, Forwarding,
 };
+use super::messages::{
+    DEFAULT_MAX_RELIABLE_MESSAGE, DEFAULT_MESSAGE_QUEUE, MessageConfig, Messaging, Outbox,
+};
 use super::placing::Placing;
 use super::{
     COMMAND_QUEUE, DEFAULT_EVENT_CAPACITY, DEFAULT_PORT, Events, Inner, Mesh, PlacementConfig,
@@ -24,7 +27,7 @@ use super::{
 use crate::error::Error;
 use crate::placement::LocalTasks;
 use crate::proto::{Config, Identity, Preset, SeedRetry, Swim};
-use crate::wire::codec::encode_tags;
+use crate::wire::codec::{encode_tags, max_message_body};
 use crate::wire::seal::SEAL_OVERHEAD;
 use crate::wire::{Key, Keyring, MAX_NAME_LEN};
 
@@ -51,6 +54,8 @@ pub struct MeshBuilder {
     forward_hop_limit: u8,
     forward_max_payload: usize,
     forward_queue: usize,
+    message_queue: usize,
+    max_reliable_message: usize,
 }
 
 impl Default for MeshBuilder {
@@ -75,6 +80,8 @@ impl Default for MeshBuilder {
             forward_hop_limit: DEFAULT_FORWARD_HOP_LIMIT,
             forward_max_payload: DEFAULT_FORWARD_MAX_PAYLOAD,
             forward_queue: DEFAULT_FORWARD_QUEUE,
+            message_queue: DEFAULT_MESSAGE_QUEUE,
+            max_reliable_message: DEFAULT_MAX_RELIABLE_MESSAGE,
         }
     }
 }
@@ -264,6 +271,24 @@ impl MeshBuilder {
         self
     }
 
+    /// Messages ([`Mesh::send`], [`Mesh::send_reliable`]) waiting for this node's
+    /// application on [`Mesh::messages`]; past it they are dropped and counted in
+    /// `messages_dropped` (a reliable sender is told it was busy), so a slow reader never
+    /// holds up the protocol. At least 1. Default [`DEFAULT_MESSAGE_QUEUE`].
+    pub fn message_queue(mut self, messages: usize) -> Self {
+        self.message_queue = messages;
+        self
+    }
+
+    /// Largest body [`Mesh::send_reliable`] sends, and this node accepts, in bytes; larger
+    /// ones are refused with a clear error, by the sender before anything is sent. At most
+    /// `max_stream` less 8 KiB of room for framing. Default [`DEFAULT_MAX_RELIABLE_MESSAGE`]
+    /// (1 MiB). (A best-effort message is bounded by the datagram: [`Mesh::max_message_len`].)
+    pub fn max_reliable_message(mut self, bytes: usize) -> Self {
+        self.max_reliable_message = bytes;
+        self
+    }
+
     /// Binds the sockets, starts the run loop and joins the seeds.
     ///
     /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
@@ -326,7 +351,10 @@ impl MeshBuilder {
         let join_wait = self
             .join_wait
             .unwrap_or_else(|| default_join_wait(&config, stream_timeout));
-        let forward = self.forward_config(&config, stream_timeout)?;
+        let forward = Forwarding::new(self.forward_config(&config, stream_timeout)?);
+        self.check_messages(&config)?;
+        let name = self.name.take().unwrap_or_else(default_name);
+        let messages = Messaging::new(self.message_config(&core, &name, stream_timeout));
         Ok(Checked {
             config,
             core,
@@ -334,6 +362,8 @@ impl MeshBuilder {
             join_wait,
             keyring,
             forward,
+            name,
+            messages,
         })
     }
 
@@ -362,6 +392,30 @@ impl MeshBuilder {
             queue: self.forward_queue,
             max_frame: config.max_stream + SEAL_OVERHEAD,
         })
+    }
+
+    /// Checks the message options against the stream limit reliable messages travel within.
+    fn check_messages(&self, config: &Config) -> Result<(), Error> {
+        if self.message_queue == 0 {
+            return Err(config_error("message_queue", "must be at least 1"));
+        }
+        let room = config.max_stream.saturating_sub(FORWARD_FRAMING);
+        if self.max_reliable_message > room {
+            let reason = format!("must be at most max_stream - {FORWARD_FRAMING} ({room})");
+            return Err(config_error("max_reliable_message", reason));
+        }
+        Ok(())
+    }
+
+    /// The message settings of a node named `name`, whose core packs datagrams into
+    /// `core.max_datagram` (the room left once a seal is added).
+    fn message_config(&self, core: &Config, name: &str, timeout: Duration) -> MessageConfig {
+        MessageConfig {
+            max_datagram: max_message_body(&core.label, name, core.max_datagram),
+            max_reliable: self.max_reliable_message,
+            queue: self.message_queue,
+            timeout,
+        }
     }
 
     /// The address peers reach this node at: the one given, else the bound one, else (bound
@@ -398,8 +452,9 @@ impl MeshBuilder {
             join_wait,
             keyring,
             forward,
+            name,
+            messages,
         } = checked;
-        let name = self.name.unwrap_or_else(default_name);
         let span = tracing::info_span!("mesh", node = %name);
         let id = Identity {
             name,
@@ -415,7 +470,7 @@ impl MeshBuilder {
         if let Some(k) = keyring.primary() {
             tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
         }
-        let shared = Arc::new(Shared::new(&swim, &out, keyring, Forwarding::new(forward)));
+        let shared = Arc::new(Shared::new(&swim, &out, keyring, forward, messages));
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
         let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);
@@ -425,6 +480,7 @@ impl MeshBuilder {
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let local = swim.local().clone();
         let bound_addr = bound.addr;
+        let outbox = Outbox::new(local.name.clone(), &bound.udp);
         let task = {
             let _enter = span.enter();
             let mut driver = Driver::new(
@@ -450,6 +506,7 @@ impl MeshBuilder {
         };
         let inner = Inner {
             forward: forward::Client::new(Arc::clone(&shared)),
+            outbox,
             cmds: cmd_tx,
             shared,
             task: Mutex::new(Some(task)),
@@ -458,10 +515,8 @@ impl MeshBuilder {
             advertise,
             config,
         };
-        let mesh = Mesh {
-            inner: Arc::new(inner),
-        };
-        Ok((mesh, events, tasks))
+        let inner = Arc::new(inner);
+        Ok((Mesh { inner }, events, tasks))
     }
 }
 
@@ -475,7 +530,10 @@ struct Checked {
     /// How long claims wait for the join (see [`MeshBuilder::join_wait`]).
     join_wait: Duration,
     keyring: Keyring,
-    forward: ForwardConfig,
+    forward: Forwarding,
+    /// The node's name (given, or the default), which bounds its best-effort messages.
+    name: String,
+    messages: Messaging,
 }
 
 /// Room a forward frame needs besides its body: the key (at most 4 KiB), the envelope and

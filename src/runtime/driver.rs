@@ -16,6 +16,7 @@ use super::clock::now;
 use super::events::TaskChange;
 use super::forward::{self, Forwarding};
 use super::join::{SeedAnswer, tally};
+use super::messages::Messaging;
 use super::net;
 use super::placing::Placing;
 use super::ratelimit::RateLimit;
@@ -148,12 +149,20 @@ pub(crate) struct Shared {
     pub(crate) label: String,
     /// Forwarding's serving side: the handler, its counters and replay windows.
     pub(crate) forward: Forwarding,
+    /// Messages' receiving side: the application's queue and the counters.
+    pub(crate) messages: Messaging,
     /// Bounds the warnings about packets that do not open.
     decrypt_warnings: RateLimit,
 }
 
 impl Shared {
-    pub(crate) fn new(swim: &Swim, out: &Outputs, keys: Keyring, forward: Forwarding) -> Shared {
+    pub(crate) fn new(
+        swim: &Swim,
+        out: &Outputs,
+        keys: Keyring,
+        forward: Forwarding,
+        messages: Messaging,
+    ) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
                 members: swim.members().cloned().collect(),
@@ -174,6 +183,7 @@ impl Shared {
             keys: RwLock::new(Arc::new(keys)),
             label: swim.config().label.clone(),
             forward,
+            messages,
             decrypt_warnings: RateLimit::new(WARN_EVERY),
         }
     }
@@ -222,6 +232,7 @@ impl Shared {
 
     pub(crate) fn stats(&self) -> MeshStats {
         let (c, f) = (&self.counters, &self.forward.counters);
+        let [sent, received, dropped, malformed] = self.messages.counters.load();
         MeshStats {
             protocol: self.read(|s| s.stats.clone()),
             send_errors: c.send_errors.load(Ordering::Relaxed),
@@ -237,6 +248,10 @@ impl Shared {
             forwards_busy: f.busy.load(Ordering::Relaxed),
             forwards_malformed: f.malformed.load(Ordering::Relaxed),
             forwards_failed: f.failed.load(Ordering::Relaxed),
+            messages_sent: sent,
+            messages_received: received,
+            messages_dropped: dropped,
+            messages_malformed: malformed,
         }
     }
 }
@@ -245,7 +260,7 @@ impl Shared {
 /// the loop ends) aborts every connection, exchange and retry still running.
 pub(crate) struct Driver {
     swim: Swim,
-    udp: UdpSocket,
+    udp: Arc<UdpSocket>,
     cmds: mpsc::Receiver<Command>,
     inbound_tx: mpsc::Sender<Inbound>,
     inbound_rx: mpsc::Receiver<Inbound>,
@@ -413,12 +428,12 @@ impl Driver {
         Ok(())
     }
 
-    /// Opens a datagram, refuses a replay, and hands the rest to the core.
+    /// Opens a datagram, refuses a replay, takes a message, and hands the rest to the core.
     fn datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
         let Some(u) = self.shared.open(Transport::Datagram, bytes) else {
             return;
         };
-        if !self.admit(Transport::Datagram, u.origin) {
+        if !self.admit(Transport::Datagram, u.origin) || self.shared.take_message(&u.packet) {
             return;
         }
         if let Err(e) = self.swim.handle_datagram(now(), from, &u.packet) {
@@ -681,7 +696,7 @@ async fn serve(
         return Ok(()); // counted as a decrypt failure; the peer gets no answer
     };
     let (bytes, origin) = u.into_owned(&bytes);
-    if crate::wire::codec::is_forward_request(&bytes) {
+    if crate::wire::codec::starts_forward_connection(&bytes) {
         drop(permit);
         return forward::serve(stream, (bytes, origin), Arc::clone(shared)).await;
     }

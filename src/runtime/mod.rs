@@ -40,6 +40,7 @@ mod driver;
 mod events;
 mod forward;
 mod join;
+mod messages;
 mod net;
 mod operate;
 mod placing;
@@ -61,6 +62,9 @@ pub use events::{Events, RecvError, Subscription, TaskChange, TaskChanges};
 pub use forward::{
     DEFAULT_FORWARD_HOP_LIMIT, DEFAULT_FORWARD_MAX_PAYLOAD, DEFAULT_FORWARD_QUEUE,
     DEFAULT_FORWARD_RETRIES, ForwardError, ForwardedRequest, ForwardedRequests,
+};
+pub use messages::{
+    DEFAULT_MAX_RELIABLE_MESSAGE, DEFAULT_MESSAGE_QUEUE, MessageError, Messages, UserMessage,
 };
 
 use crate::error::Error;
@@ -114,6 +118,14 @@ crate::proto::counters! {
         pub forwards_malformed: u64,
         /// Calls to `Mesh::forward` on this node that ended in an error.
         pub forwards_failed: u64,
+        /// Messages this node sent: datagrams handed to the socket, reliable messages written.
+        pub messages_sent: u64,
+        /// Messages handed to this node's subscriber (`Mesh::messages`), either kind.
+        pub messages_received: u64,
+        /// Messages that arrived and were dropped: the queue was full, nobody subscribed, or a reliable one was too large.
+        pub messages_dropped: u64,
+        /// Message datagrams that opened but did not decode: dropped, nothing else changed.
+        pub messages_malformed: u64,
         ;
     }
 }
@@ -121,6 +133,7 @@ crate::proto::counters! {
 struct Inner {
     cmds: mpsc::Sender<Command>,
     forward: forward::Client,
+    outbox: messages::Outbox,
     shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
     name: String,
@@ -336,7 +349,7 @@ impl Mesh {
     {
         let keys = keys.into_iter().map(Into::into).collect();
         let (done, rx) = oneshot::channel();
-        self.send(Command::AddTasks { keys, done }).await?;
+        self.command(Command::AddTasks { keys, done }).await?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 
@@ -348,7 +361,7 @@ impl Mesh {
     {
         let keys = keys.into_iter().map(Into::into).collect();
         let (done, rx) = oneshot::channel();
-        self.send(Command::RemoveTasks { keys, done }).await?;
+        self.command(Command::RemoveTasks { keys, done }).await?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 
@@ -358,7 +371,7 @@ impl Mesh {
     pub async fn is_task(&self, key: impl Into<String>) -> Result<bool, Error> {
         let (answer, rx) = oneshot::channel();
         let key = key.into();
-        self.send(Command::IsTask { key, answer }).await?;
+        self.command(Command::IsTask { key, answer }).await?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 
@@ -385,7 +398,7 @@ impl Mesh {
 
     async fn join_addrs(&self, addrs: Vec<SocketAddr>) -> Result<usize, Error> {
         let (answered, rx) = oneshot::channel();
-        self.send(Command::Join { addrs, answered }).await?;
+        self.command(Command::Join { addrs, answered }).await?;
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
@@ -394,7 +407,7 @@ impl Mesh {
     pub async fn set_meta(&self, meta: impl Into<Bytes>) -> Result<(), Error> {
         let meta = meta.into();
         let (done, rx) = oneshot::channel();
-        self.send(Command::SetMeta { meta, done }).await?;
+        self.command(Command::SetMeta { meta, done }).await?;
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
@@ -408,7 +421,7 @@ impl Mesh {
     ) -> Result<(), Error> {
         let (done, rx) = oneshot::channel();
         let edit = Box::new(edit);
-        self.send(Command::UpdateTags { edit, done }).await?;
+        self.command(Command::UpdateTags { edit, done }).await?;
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
@@ -417,7 +430,7 @@ impl Mesh {
     /// Returns whether the leave was fully disseminated before the timeout.
     pub async fn leave(&self, timeout: Duration) -> Result<bool, Error> {
         let (disseminated, rx) = oneshot::channel();
-        self.send(Command::Leave { disseminated }).await?;
+        self.command(Command::Leave { disseminated }).await?;
         let done = matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())));
         if !done {
             tracing::warn!(node = %self.inner.name, ?timeout, "leave not fully disseminated before the timeout");
@@ -431,6 +444,7 @@ impl Mesh {
     /// stopped and the sockets are closed. Idempotent; every clone sees the mesh shut down.
     pub async fn shutdown(&self) {
         self.inner.forward.close();
+        self.inner.shared.messages.close();
         let _ = self.inner.cmds.send(Command::Shutdown).await;
         let mut task = self.inner.task.lock().await;
         if let Some(t) = task.take()
@@ -470,7 +484,7 @@ impl Mesh {
         self.inner.shared.forward.register()
     }
 
-    async fn send(&self, cmd: Command) -> Result<(), Error> {
+    async fn command(&self, cmd: Command) -> Result<(), Error> {
         self.inner.cmds.send(cmd).await.map_err(|_| Error::Shutdown)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +19,8 @@ const BIND_ATTEMPTS: usize = 8;
 
 /// A UDP socket and a TCP listener on the same address and port.
 pub(crate) struct Bound {
-    pub udp: UdpSocket,
+    /// Shared with the handles, which send best-effort messages on it (holding it weakly).
+    pub udp: Arc<UdpSocket>,
     pub tcp: TcpListener,
     pub addr: SocketAddr,
 }
@@ -39,7 +41,7 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<Bound, Error> {
             .map_err(fail)?;
         match tcp_listener(local) {
             Ok(tcp) => {
-                let udp = UdpSocket::from_std(udp.into()).map_err(fail)?;
+                let udp = Arc::new(UdpSocket::from_std(udp.into()).map_err(fail)?);
                 let tcp = TcpListener::from_std(tcp.into()).map_err(fail)?;
                 return Ok(Bound {
                     udp,

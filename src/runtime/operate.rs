@@ -17,7 +17,8 @@ impl Mesh {
     pub async fn force_leave(&self, name: &str, prune: bool) -> Result<Member, Error> {
         let (done, rx) = oneshot::channel();
         let name = name.to_owned();
-        self.send(Command::ForceLeave { name, prune, done }).await?;
+        self.command(Command::ForceLeave { name, prune, done })
+            .await?;
         rx.await.map_err(|_| Error::Shutdown)?
     }
 

@@ -19,6 +19,7 @@ use super::forward::{ForwardFrame, ForwardReply, ForwardRequest, MAX_FORWARD_KEY
 use super::message::{
     Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
 };
+use super::user::{MessageDatagram, ReliableMessage};
 use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
 
 /// First bytes of every swimring packet.
@@ -97,6 +98,8 @@ mod tag {
     pub const EPOCH: u8 = 10;
     pub const FORWARD_REQUEST: u8 = 11;
     pub const FORWARD_REPLY: u8 = 12;
+    pub const MESSAGE: u8 = 13;
+    pub const RELIABLE_MESSAGE: u8 = 14;
 }
 
 /// Size of a length or count in bincode's varint encoding.
@@ -320,19 +323,68 @@ pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
     }
 }
 
-/// Encodes a forwarded request or reply as a one-frame envelope (tags 11 and 12).
+/// Encodes a forwarded request, its reply or a reliable message as a one-frame envelope
+/// (tags 11, 12 and 14).
 pub fn encode_forward(label: &str, frame: &ForwardFrame) -> Bytes {
     let frame = match frame {
         ForwardFrame::Request(r) => body(tag::FORWARD_REQUEST, r),
         ForwardFrame::Reply(r) => body(tag::FORWARD_REPLY, r),
+        ForwardFrame::Message(m) => body(tag::RELIABLE_MESSAGE, m),
     };
     encode_envelope(label, vec![frame])
 }
 
-/// Whether a plain stream payload is a forwarded request: its first frame has tag 11. Reads
-/// only the header, so a large push-pull is not decoded twice to tell.
-pub fn is_forward_request(bytes: &[u8]) -> bool {
-    first_tag(bytes) == Some(tag::FORWARD_REQUEST)
+/// Whether a plain stream payload opens a forward connection: its first frame is a forwarded
+/// request (tag 11) or a reliable message (tag 14), the two things a caller sends on one.
+/// Reads only the header, so a large push-pull is not decoded twice to tell.
+pub fn starts_forward_connection(bytes: &[u8]) -> bool {
+    matches!(
+        first_tag(bytes),
+        Some(tag::FORWARD_REQUEST | tag::RELIABLE_MESSAGE)
+    )
+}
+
+/// Whether a plain datagram is a best-effort message (its first frame has tag 13), which the
+/// runtime hands to [`decode_message`] instead of the protocol core. Reads only the header.
+pub fn is_message(bytes: &[u8]) -> bool {
+    first_tag(bytes) == Some(tag::MESSAGE)
+}
+
+/// Encodes a best-effort message as a datagram of its own (tag 13).
+pub fn encode_message(label: &str, msg: &MessageDatagram) -> Bytes {
+    encode_envelope(label, vec![body(tag::MESSAGE, msg)])
+}
+
+/// Decodes a datagram holding exactly one best-effort message and checks the sender's name.
+/// Anything else is an error, and the caller drops the datagram.
+pub fn decode_message(bytes: &[u8], label: &str) -> Result<MessageDatagram, DecodeError> {
+    let frame = single_frame(bytes, label, MAX_DATAGRAM, Transport::Datagram)?;
+    if frame.tag != tag::MESSAGE {
+        return Err(malformed(format!(
+            "frame tag {} is not a message",
+            frame.tag
+        )));
+    }
+    let msg: MessageDatagram = decode_body(&frame.body, Transport::Datagram)?;
+    check_name("message.from", &msg.from)?;
+    Ok(msg)
+}
+
+/// Bytes the datagram [`encode_message`] builds for this label, sender and body length.
+fn message_len(label: &str, from: &str, body_len: usize) -> usize {
+    let fields = varint_len(from.len()) + from.len() + varint_len(body_len) + body_len;
+    envelope_overhead(label, 1) + 1 + varint_len(fields) + fields
+}
+
+/// The longest body a best-effort message from `from` may carry so that its datagram takes
+/// at most `room` bytes (0 if not even an empty one fits).
+pub fn max_message_body(label: &str, from: &str, room: usize) -> usize {
+    // Each length prefix is at most 9 bytes, so this starts at most a few bytes too high.
+    let mut body = room.saturating_sub(message_len(label, from, 0));
+    while body > 0 && message_len(label, from, body) > room {
+        body -= 1;
+    }
+    body
 }
 
 /// The tag of an envelope's first frame, read from the header alone.
@@ -362,7 +414,32 @@ fn first_tag(bytes: &[u8]) -> Option<u8> {
 /// checks its bounds (key length, a refusal's owner name). Anything else is an error, and
 /// the caller drops the connection it came on.
 pub fn decode_forward(bytes: &[u8], label: &str, max: usize) -> Result<ForwardFrame, DecodeError> {
-    let limit = max.min(MAX_STREAM);
+    let frame = single_frame(bytes, label, max.min(MAX_STREAM), Transport::Stream)?;
+    let b = &frame.body[..];
+    let decoded = match frame.tag {
+        tag::FORWARD_REQUEST => {
+            ForwardFrame::Request(decode_body::<ForwardRequest>(b, Transport::Stream)?)
+        }
+        tag::FORWARD_REPLY => {
+            ForwardFrame::Reply(decode_body::<ForwardReply>(b, Transport::Stream)?)
+        }
+        tag::RELIABLE_MESSAGE => {
+            ForwardFrame::Message(decode_body::<ReliableMessage>(b, Transport::Stream)?)
+        }
+        t => return Err(malformed(format!("frame tag {t} is not a forward frame"))),
+    };
+    validate_forward(&decoded)?;
+    Ok(decoded)
+}
+
+/// The one frame of an envelope of at most `limit` bytes carrying `label`: what forward
+/// frames and messages travel in. Any other shape is an error.
+fn single_frame(
+    bytes: &[u8],
+    label: &str,
+    limit: usize,
+    transport: Transport,
+) -> Result<Frame, DecodeError> {
     if bytes.len() > limit {
         return Err(DecodeError::TooLarge {
             len: bytes.len(),
@@ -372,7 +449,7 @@ pub fn decode_forward(bytes: &[u8], label: &str, max: usize) -> Result<ForwardFr
     if !bytes.starts_with(&MAGIC) || bytes.get(MAGIC.len()) != Some(&VERSION) {
         return Err(DecodeError::BadMagic);
     }
-    let raw: RawEnvelope = decode_body(bytes, Transport::Stream)?;
+    let mut raw: RawEnvelope = decode_body(bytes, transport)?;
     if raw.label != label {
         let mut got = raw.label;
         got.truncate(got.floor_char_boundary(MAX_LABEL_LEN));
@@ -381,24 +458,13 @@ pub fn decode_forward(bytes: &[u8], label: &str, max: usize) -> Result<ForwardFr
             got,
         });
     }
-    let [frame] = &raw.frames[..] else {
+    if raw.frames.len() != 1 {
+        let n = raw.frames.len();
         return Err(malformed(format!(
-            "{} frames in a forward envelope, expected one",
-            raw.frames.len()
+            "{n} frames in an envelope that carries one"
         )));
-    };
-    let decoded = match frame.tag {
-        tag::FORWARD_REQUEST => ForwardFrame::Request(decode_body::<ForwardRequest>(
-            &frame.body,
-            Transport::Stream,
-        )?),
-        tag::FORWARD_REPLY => {
-            ForwardFrame::Reply(decode_body::<ForwardReply>(&frame.body, Transport::Stream)?)
-        }
-        t => return Err(malformed(format!("frame tag {t} is not a forward frame"))),
-    };
-    validate_forward(&decoded)?;
-    Ok(decoded)
+    }
+    Ok(raw.frames.swap_remove(0))
 }
 
 fn validate_forward(frame: &ForwardFrame) -> Result<(), DecodeError> {
@@ -411,6 +477,7 @@ fn validate_forward(frame: &ForwardFrame) -> Result<(), DecodeError> {
             outcome: Outcome::NotOwner { owner: Some(name) },
             ..
         }) => check_name("forward.owner", name),
+        ForwardFrame::Message(m) => check_name("message.from", &m.from),
         _ => Ok(()),
     }
 }
@@ -573,12 +640,12 @@ mod tests {
             body: Bytes::from_static(b"get"),
         });
         let bytes = encode_forward("c", &req);
-        assert!(is_forward_request(&bytes));
+        assert!(starts_forward_connection(&bytes));
         assert_eq!(decode_forward(&bytes, "c", 1 << 20).unwrap(), req);
         assert!(decode_forward(&bytes, "other", 1 << 20).is_err());
         assert!(decode_forward(&bytes, "c", 8).is_err());
         let gossip = encode_messages("c", [&Message::Ack(Ack { seq: 1 })]);
-        assert!(!is_forward_request(&gossip));
+        assert!(!starts_forward_connection(&gossip));
         assert!(decode_forward(&gossip, "c", 1 << 20).is_err());
         // The core skips forward frames like any tag it does not know.
         let env = decode(&bytes, "c", &limits(), Transport::Stream).unwrap();
@@ -591,9 +658,64 @@ mod tests {
         });
         assert!(decode_forward(&encode_forward("c", &bad_owner), "c", 1 << 20).is_err());
         for garbage in [&b""[..], b"SWRG", b"SWRG\x01\xfe", b"SWRG\x01\x05ab"] {
-            assert!(!is_forward_request(garbage));
+            assert!(!starts_forward_connection(garbage));
             assert!(decode_forward(garbage, "c", 1 << 20).is_err());
         }
+    }
+
+    #[test]
+    fn messages_round_trip_fill_their_datagram_and_are_skipped_by_the_core() {
+        let msg = MessageDatagram {
+            from: "a".into(),
+            body: Bytes::from_static(b"hi"),
+        };
+        let bytes = encode_message("c", &msg);
+        assert!(is_message(&bytes) && !starts_forward_connection(&bytes));
+        assert_eq!(decode_message(&bytes, "c").unwrap(), msg);
+        assert!(decode_message(&bytes, "other").is_err());
+        let env = decode(&bytes, "c", &limits(), Transport::Datagram).unwrap();
+        assert!(env.messages.is_empty(), "the core skips tag 13");
+        for room in [40, 250, 300, 1400, 70_000] {
+            let max = max_message_body("label", "sender", room);
+            let fits = MessageDatagram {
+                from: "sender".into(),
+                body: vec![0; max].into(),
+            };
+            assert!(encode_message("label", &fits).len() <= room, "{room}");
+            let over = MessageDatagram {
+                body: vec![0; max + 1].into(),
+                ..fits
+            };
+            assert!(encode_message("label", &over).len() > room, "{room}");
+        }
+        assert_eq!(max_message_body("label", "sender", 10), 0);
+        // Two frames, another tag, a bad sender name: refused.
+        let twice = encode_envelope("c", vec![body(tag::MESSAGE, &msg); 2]);
+        let ack = encode_messages("c", [&Message::Ack(Ack { seq: 1 })]);
+        let nameless = encode_message(
+            "c",
+            &MessageDatagram {
+                from: String::new(),
+                ..msg
+            },
+        );
+        for bad in [&twice, &ack, &nameless] {
+            assert!(decode_message(bad, "c").is_err());
+        }
+        let reliable = ForwardFrame::Message(ReliableMessage {
+            id: 3,
+            from: "a".into(),
+            body: Bytes::from_static(b"hi"),
+        });
+        let bytes = encode_forward("c", &reliable);
+        assert!(starts_forward_connection(&bytes) && !is_message(&bytes));
+        assert_eq!(decode_forward(&bytes, "c", 1 << 20).unwrap(), reliable);
+        assert!(
+            decode(&bytes, "c", &limits(), Transport::Stream)
+                .unwrap()
+                .messages
+                .is_empty()
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Application requests forwarded to a key's owner, and their replies: plain data carried in
-//! frames 11 and 12 of an ordinary envelope (see [`codec`](super::codec)). The rules that act
-//! on them live in the runtime (`runtime::forward`), not in the protocol core, which skips
-//! these tags like any frame it does not know.
+//! frames 11 and 12 of an ordinary envelope (see [`codec`](super::codec)); reliable messages
+//! (frame 14) share the same connections and replies. The rules that act on them live in the
+//! runtime (`runtime::forward`), not in the protocol core, which skips these tags like any
+//! frame it does not know.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use super::user::ReliableMessage;
 
 /// Longest key a forwarded request may carry, in bytes. Keys name work (task keys, cache
 /// keys); a bound this generous refuses only garbage, before anything is hashed.
@@ -72,6 +75,9 @@ pub enum Outcome {
     },
     /// The handler took the request and dropped it without replying (it may have acted).
     Dropped,
+    /// A [`ReliableMessage`] was queued for the receiver's application. Last, so the
+    /// variants before it keep their encoding.
+    Accepted,
 }
 
 /// A forward frame, as [`codec::decode_forward`](super::codec::decode_forward) returns it.
@@ -81,4 +87,6 @@ pub enum ForwardFrame {
     Request(ForwardRequest),
     /// See [`ForwardReply`].
     Reply(ForwardReply),
+    /// See [`ReliableMessage`]: answered like a request, never handed to a forward handler.
+    Message(ReliableMessage),
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod forward;
 mod message;
 pub mod seal;
+pub mod user;
 
 pub use codec::{Envelope, Limits};
 pub use error::DecodeError;

@@ -65,12 +65,16 @@ enum Attempt {
     Failed(ForwardError),
 }
 
-/// What a send on one connection gave.
-enum Sent {
+/// What an exchange on a peer's connection gave: what forwarded requests and reliable
+/// messages both need to tell a safe retry from an open outcome.
+pub(crate) enum Exchange {
+    /// The peer answered.
     Answer(Outcome),
-    /// The connection closed before the request was written.
-    Closed,
+    /// Nothing was written: no connection could be made, or it closed first.
+    NotSent(String),
+    /// The connection broke after the frame was written: it may have been acted on.
     Lost(String),
+    /// No answer before the deadline: it may have been acted on.
     Timeout,
 }
 
@@ -103,6 +107,11 @@ impl Client {
 
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the mesh has shut down: nothing is sent any more.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.pool().closed
     }
 
     /// Closes every connection (their tasks are aborted); later forwards fail with
@@ -145,7 +154,7 @@ impl Client {
                 limit: config.max_payload,
             });
         }
-        if self.pool().closed {
+        if self.is_closed() {
             return Err(ForwardError::Shutdown);
         }
         let deadline = Instant::from_std(clock::now()) + config.timeout;
@@ -253,41 +262,66 @@ impl Client {
         let Some(addr) = addr else {
             return Attempt::NotSent("not a live member in this node's view".into());
         };
+        let frame = |id| ForwardFrame::Request(ForwardRequest { id, ..req.clone() });
+        let sent = &self.shared.forward.counters.sent;
+        match self.exchange(addr, frame, sent, deadline).await {
+            Exchange::Answer(outcome) => Attempt::Answered(outcome),
+            Exchange::NotSent(reason) => Attempt::NotSent(reason),
+            Exchange::Lost(reason) => {
+                let node = target.to_owned();
+                Attempt::Failed(ForwardError::Lost { node, reason })
+            }
+            Exchange::Timeout => Attempt::Failed(timeout()),
+        }
+    }
+
+    /// Sends `frame(id)` (with an id of its own) on the pooled connection to `addr`, opened
+    /// again once if it had closed before the frame was written, counts it in `sent` once
+    /// queued for writing, and waits for the answer until `deadline`.
+    pub(crate) async fn exchange(
+        &self,
+        addr: SocketAddr,
+        frame: impl Fn(u64) -> ForwardFrame,
+        sent: &AtomicU64,
+        deadline: Instant,
+    ) -> Exchange {
         for _ in 0..2 {
             let conn = match self.conn(addr, deadline).await {
                 Ok(c) => c,
-                Err(reason) => return Attempt::NotSent(reason),
+                Err(reason) => return Exchange::NotSent(reason),
             };
-            match self.send(&conn, req, deadline).await {
-                Sent::Answer(outcome) => return Attempt::Answered(outcome),
-                Sent::Closed => continue,
-                Sent::Lost(reason) => {
-                    let node = target.to_owned();
-                    return Attempt::Failed(ForwardError::Lost { node, reason });
-                }
-                Sent::Timeout => return Attempt::Failed(timeout()),
+            match self.send(&conn, &frame, sent, deadline).await {
+                Exchange::NotSent(_) => continue,
+                answered => return answered,
             }
         }
-        Attempt::NotSent("the connection closed twice before the request was written".into())
+        Exchange::NotSent("the connection closed twice before the frame was written".into())
     }
 
-    async fn send(&self, conn: &Conn, req: &ForwardRequest, deadline: Instant) -> Sent {
+    async fn send(
+        &self,
+        conn: &Conn,
+        frame: impl Fn(u64) -> ForwardFrame,
+        sent: &AtomicU64,
+        deadline: Instant,
+    ) -> Exchange {
+        let closed =
+            || Exchange::NotSent("the connection closed before the frame was written".into());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = ForwardFrame::Request(ForwardRequest { id, ..req.clone() });
-        let plain = encode_forward(&self.shared.label, &frame);
+        let plain = encode_forward(&self.shared.label, &frame(id));
         let (reply, rx) = oneshot::channel();
         match timeout_at(deadline, conn.tx.send(Out { id, plain, reply })).await {
-            Ok(Ok(())) => bump(&self.shared.forward.counters.sent),
-            Ok(Err(_)) => return Sent::Closed,
-            Err(_) => return Sent::Timeout,
+            Ok(Ok(())) => bump(sent),
+            Ok(Err(_)) => return closed(),
+            Err(_) => return Exchange::Timeout,
         }
         match timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(outcome))) => Sent::Answer(outcome),
-            Ok(Ok(Err(Lost(reason)))) => Sent::Lost(reason),
-            Ok(Err(_)) => Sent::Closed,
+            Ok(Ok(Ok(outcome))) => Exchange::Answer(outcome),
+            Ok(Ok(Err(Lost(reason)))) => Exchange::Lost(reason),
+            Ok(Err(_)) => closed(),
             Err(_) => {
                 conn.pending().remove(&id);
-                Sent::Timeout
+                Exchange::Timeout
             }
         }
     }
@@ -385,7 +419,7 @@ async fn read_replies(rd: OwnedReadHalf, conn: &Conn, shared: &Shared) -> String
                     let _ = tx.send(Ok(reply.outcome));
                 }
             }
-            Some(ForwardFrame::Request(_)) => {
+            Some(ForwardFrame::Request(_) | ForwardFrame::Message(_)) => {
                 bump(&forward.counters.malformed);
                 return "a request where a reply was expected".into();
             }

@@ -22,7 +22,7 @@ use tokio::io::BufWriter;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-pub(crate) use client::Client;
+pub(crate) use client::{Client, Exchange};
 pub(crate) use server::serve;
 
 use super::driver::Shared;
@@ -193,7 +193,10 @@ impl ForwardError {
                 len: size(len),
                 limit: size(limit),
             },
-            Outcome::Dropped | Outcome::Reply(_) => ForwardError::Dropped { node },
+            // A reply is no refusal, and `Accepted` answers only messages: a confused peer.
+            Outcome::Dropped | Outcome::Reply(_) | Outcome::Accepted => {
+                ForwardError::Dropped { node }
+            }
             Outcome::NotOwner { owner } => ForwardError::NotOwner { node, owner },
         }
     }

@@ -89,6 +89,11 @@ async fn read_requests(
                 };
                 dispatch(shared, req, reply);
             }
+            Some(ForwardFrame::Message(m)) => {
+                let out = out.clone();
+                let id = m.id;
+                Replier::Remote { id, out, permit }.send(shared.messages.reliable(m));
+            }
             Some(ForwardFrame::Reply(_)) => {
                 bump(&shared.forward.counters.malformed);
                 return Err(invalid("a reply where a request was expected"));
