@@ -11,7 +11,7 @@ impl Swim {
     /// Marks a failed member left on an operator's word, as serf's `force-leave` does: the
     /// left is gossiped, so every peer stops trying to reconnect to it and stops counting it as
     /// failed. With `prune`, this node also forgets the record at once (peers forget it when
-    /// their [`Config::dead_retention`] runs out). Only a dead or left member may be forced: a
+    /// their [`Config::dead_retention`](crate::proto::Config::dead_retention) runs out). Only a dead or left member may be forced: a
     /// live one would refute it. Refused, changing nothing, for an unknown name or this node.
     pub fn force_leave(
         &mut self,

@@ -86,7 +86,7 @@ impl Swim {
     /// new member is reported as [`Event::Joined`] and is alive with its given run,
     /// incarnation, address and metadata (its `state` is ignored); nothing is gossiped, since
     /// whoever supplies the view is expected to give it to every node. Members already known,
-    /// this node itself, and any beyond [`Config::max_members`] are skipped. They are probed
+    /// this node itself, and any beyond [`Config::max_members`](crate::proto::Config::max_members) are skipped. They are probed
     /// from the next round of the probe order on.
     pub fn assume_alive<'a>(
         &mut self,
