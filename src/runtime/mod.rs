@@ -33,6 +33,7 @@
 //!
 //! See `docs/RUNTIME.md` for the run loop, threading, the event-order guarantee and shutdown.
 
+mod accept;
 mod builder;
 mod claim;
 mod clock;
