@@ -328,3 +328,40 @@ async fn ipv6_nodes_join_and_see_each_other() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn subscriptions_are_streams_that_end_at_shutdown() {
+    use tokio_stream::StreamExt;
+    init_tracing();
+    let (node, mut events, mut changes) = builder("stream-a", lo(14, 30), &[])
+        .tasks(["t1", "t2"])
+        .start_subscribed()
+        .await
+        .unwrap();
+    let limit = bound(node.config(), 1);
+    let first = tokio::time::timeout(limit, changes.next())
+        .await
+        .expect("a change within the bound");
+    let change = first
+        .expect("the stream is open")
+        .expect("nothing was missed");
+    assert_eq!(change.acquired, ["t1", "t2"], "alone, it claims both");
+    let peer = start("stream-b", lo(14, 31), &[node.local_addr()]).await;
+    let joined = tokio::time::timeout(limit, async {
+        while let Some(e) = events.next().await {
+            if let Ok(Event::Joined(m)) = e {
+                return Some(m.name);
+            }
+        }
+        None
+    })
+    .await
+    .expect("a join within the bound");
+    assert_eq!(joined.as_deref(), Some("stream-b"));
+    peer.shutdown().await;
+    node.shutdown().await;
+    let rest: Vec<_> = tokio::time::timeout(limit, changes.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends once the mesh has shut down");
+    assert!(rest.iter().all(Result::is_ok), "{rest:?}");
+}

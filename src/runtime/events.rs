@@ -1,8 +1,14 @@
 //! Subscriptions: membership events and task changes, each a broadcast every subscriber sees
 //! in the same order.
 
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use futures_core::Stream;
 use thiserror::Error;
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::placement::FencingToken;
 use crate::proto::Event;
@@ -40,9 +46,11 @@ pub struct TaskChange {
 /// It receives everything sent after the subscription was made, in the order the run loop
 /// produced it: every subscriber sees the same sequence. A subscriber that does not keep up
 /// is told how many items it lost ([`RecvError::Lagged`]) rather than slowing the mesh down.
+/// It is also a [`Stream`](futures_core::Stream) of the same results, which ends when the
+/// mesh shuts down.
 #[derive(Debug)]
 pub struct Subscription<T> {
-    rx: broadcast::Receiver<T>,
+    rx: BroadcastStream<T>,
 }
 
 /// Membership events, in the order the protocol core applied them.
@@ -50,32 +58,48 @@ pub type Events = Subscription<Event>;
 /// The local node's task changes, each after the membership events that caused it.
 pub type TaskChanges = Subscription<TaskChange>;
 
-impl<T: Clone> Subscription<T> {
+impl<T: Clone + Send + 'static> Subscription<T> {
     /// Subscribes to `tx`, or, if the loop has ended, a subscription closed from the start.
     pub(crate) fn new(tx: Option<broadcast::Sender<T>>) -> Self {
         let rx = match tx {
             Some(tx) => tx.subscribe(),
             None => broadcast::channel(1).1,
         };
-        Subscription { rx }
+        Subscription {
+            rx: BroadcastStream::new(rx),
+        }
     }
 
     /// Waits for the next item.
     pub async fn recv(&mut self) -> Result<T, RecvError> {
-        self.rx.recv().await.map_err(|e| match e {
-            broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
-            broadcast::error::RecvError::Closed => RecvError::Closed,
-        })
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// The next item if one is waiting: `Ok(None)` if none is, without waiting.
     pub fn try_recv(&mut self) -> Result<Option<T>, RecvError> {
-        use broadcast::error::TryRecvError;
-        match self.rx.try_recv() {
-            Ok(e) => Ok(Some(e)),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_recv(&mut cx) {
+            Poll::Ready(r) => r.map(Some),
+            Poll::Pending => Ok(None),
         }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
+        Pin::new(&mut self.rx).poll_next(cx).map(|item| match item {
+            Some(Ok(item)) => Ok(item),
+            Some(Err(BroadcastStreamRecvError::Lagged(n))) => Err(RecvError::Lagged(n)),
+            None => Err(RecvError::Closed),
+        })
+    }
+}
+
+impl<T: Clone + Send + 'static> futures_core::Stream for Subscription<T> {
+    type Item = Result<T, RecvError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_recv(cx).map(|r| match r {
+            Err(RecvError::Closed) => None,
+            other => Some(other),
+        })
     }
 }
