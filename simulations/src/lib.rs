@@ -17,6 +17,7 @@ mod handoff;
 pub mod metrics;
 mod network;
 pub mod output;
+mod progress;
 mod runner;
 mod scenario;
 mod summary;

@@ -11,6 +11,7 @@ use swimring::ring::Ring;
 
 use crate::cluster::{Bug, Cluster, NodeId};
 use crate::metrics::Spread;
+use crate::progress::{Progress, Snapshot, wall_now};
 use crate::scenario::{Action, Scenario, Start, Target};
 use crate::summary::{
     Predicted, RunResult, Summary, Totals, converged_at, peak_rss_mib, ring_agreement_since,
@@ -26,7 +27,7 @@ fn ns(s: f64) -> u64 {
 /// Options that are not part of the scenario.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Print a progress line on stderr every few wall seconds.
+    /// Show progress on stderr: a bar on a terminal, a line every few seconds otherwise.
     pub progress: bool,
     /// Keep every node's events in memory (tests).
     pub record_events: bool,
@@ -406,11 +407,10 @@ impl Runner {
     /// Runs virtual time to the scenario's end, applying its steps as they fall due and
     /// checking `settle_within_s` once after the last fault. Returns whether it settled
     /// (`None` if the scenario asks nothing).
-    fn drive(&mut self, s: &Scenario, opts: &RunOptions, wall0: Instant) -> Option<bool> {
+    fn drive(&mut self, s: &Scenario, progress: &mut Progress) -> Option<bool> {
         let end = ns(s.duration_s);
         let settle_from = ns(s.last_fault_s());
         let mut settled: Option<bool> = None;
-        let mut last_print = wall_now();
         let chunk = ns(1.0);
         loop {
             let next_step = self
@@ -421,10 +421,7 @@ impl Runner {
             let now = self.c.elapsed().as_nanos() as u64;
             let target = next_step.min(end).min(now + chunk);
             self.c.run_to(target);
-            if opts.progress && wall_now().duration_since(last_print) >= Duration::from_secs(3) {
-                last_print = wall_now();
-                self.print_progress(target, s, secs_since(wall0));
-            }
+            progress.update(&self.snapshot(target));
             if target >= end {
                 return settled;
             }
@@ -442,22 +439,19 @@ impl Runner {
         }
     }
 
-    /// One progress line on stderr.
-    fn print_progress(&self, target: u64, s: &Scenario, wall_s: f64) {
-        eprintln!(
-            "[sim] {:.1}/{:.0} s virtual, {:.1} s wall, {} events ({:.0}/s), {} live, agree {:.3}",
-            target as f64 / SECOND,
-            s.duration_s,
-            wall_s,
-            self.c.processed(),
-            self.c.processed() as f64 / wall_s.max(1e-9),
-            self.c.metrics.live(),
-            self.c
+    /// What a progress report shows once virtual time has reached `target`.
+    fn snapshot(&self, target: u64) -> Snapshot {
+        Snapshot {
+            virtual_s: target as f64 / SECOND,
+            events: self.c.processed(),
+            live: self.c.metrics.live(),
+            agree: self
+                .c
                 .metrics
                 .samples
                 .last()
                 .map_or(0.0, |x| x.agree_fraction),
-        );
+        }
     }
 
     /// The core's counters summed over every node and every retired run, with the network's.
@@ -544,13 +538,6 @@ impl Runner {
     }
 }
 
-/// The wall clock, read only for progress lines and the summary's wall times: nothing the
-/// trace depends on.
-#[allow(clippy::disallowed_methods)]
-fn wall_now() -> Instant {
-    Instant::now()
-}
-
 /// Wall seconds since `t0`.
 fn secs_since(t0: Instant) -> f64 {
     wall_now().duration_since(t0).as_secs_f64()
@@ -560,13 +547,15 @@ fn secs_since(t0: Instant) -> f64 {
 pub fn run(s: &Scenario, opts: &RunOptions) -> Result<RunResult, String> {
     s.validate()?;
     let cfg = s.config()?;
+    let mut progress = Progress::start(opts.progress, s.nodes, s.duration_s);
     let wall0 = wall_now();
     let mut r = Runner::new(s, &cfg, opts);
     let setup_wall = secs_since(wall0);
     for a in &s.actions {
         r.push(ns(a.at_s()), Step::Act(a.clone()));
     }
-    let settled = r.drive(s, opts, wall0);
+    let settled = r.drive(s, &mut progress);
+    progress.finish();
     r.c.metrics.finish(ns(s.duration_s));
     let summary = r.summary(s, (secs_since(wall0), setup_wall), settled);
     Ok(RunResult {
