@@ -9,7 +9,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How often the plain line is printed: often enough to show a run is alive, rarely enough
 /// that a log of a ten-minute run stays readable.
@@ -70,6 +70,15 @@ impl Window {
         self.from = (wall, now.virtual_s, now.events);
         true
     }
+
+    /// Wall time left at the last window's speed, or `?` before a window has closed.
+    fn eta(&self, now: &Snapshot, end_s: f64) -> String {
+        if self.speed <= 0.0 {
+            return "?".into();
+        }
+        let left = (end_s - now.virtual_s).max(0.0) / self.speed;
+        format!("{:#}", HumanDuration(Duration::from_secs_f64(left)))
+    }
 }
 
 /// The progress of one run of `end_s` virtual seconds.
@@ -115,9 +124,6 @@ impl Progress {
                 events_per_s: 0.0,
                 speed: 0.0,
             });
-            if let View::Bar(b) = &self.view {
-                b.reset_eta();
-            }
             return;
         };
         match &self.view {
@@ -126,18 +132,18 @@ impl Progress {
                 w.roll(wall, now, Duration::from_secs(1));
                 b.set_position((now.virtual_s * 1e3) as u64);
                 b.set_prefix(format!(
-                    "{:.1}/{:.0} s virtual | {} events/s",
+                    "{:.1}/{:.0} s virtual | {} events/s | ETA {}",
                     now.virtual_s,
                     self.end_s,
                     HumanCount(w.events_per_s as u64),
+                    w.eta(now, self.end_s),
                 ));
                 b.set_message(format!("{} live, agree {:.3}", now.live, now.agree));
             }
             View::Lines => {
                 if w.roll(wall, now, LINE_EVERY) {
-                    let eta_s = (self.end_s - now.virtual_s) / w.speed.max(1e-9);
                     eprintln!(
-                        "[sim] {:.1}/{:.0} s virtual, {:.1} s wall, {} events ({:.0}/s), {} live, agree {:.3}, eta {:.0} s",
+                        "[sim] {:.1}/{:.0} s virtual, {:.1} s wall, {} events ({:.0}/s), {} live, agree {:.3}, eta {}",
                         now.virtual_s,
                         self.end_s,
                         wall.duration_since(self.wall0).as_secs_f64(),
@@ -145,7 +151,7 @@ impl Progress {
                         w.events_per_s,
                         now.live,
                         now.agree,
-                        eta_s
+                        w.eta(now, self.end_s)
                     );
                 }
             }
@@ -160,18 +166,18 @@ impl Progress {
     }
 }
 
-/// The terminal's bar: its position is virtual milliseconds out of the run's, so indicatif's
-/// ETA is its recent wall time per virtual second times what is left. It ticks on its own,
+/// The terminal's bar: its position is virtual milliseconds out of the run's. Its ETA is
+/// ours, from the last window (indicatif's own smooths over so long that it stays minutes
+/// off after a cold start's join phase, seen at 1,000 nodes). It ticks on its own,
 /// so the spinner and wall time move during the setup and a long chunk. What matters most
 /// comes first and the live count and agreement last, in the part cut to the terminal's
 /// width, so the bar stays one line on an 80-column terminal.
 fn bar(nodes: usize, end_s: f64) -> ProgressBar {
     let b = ProgressBar::with_draw_target(Some((end_s * 1e3) as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{spinner} [{bar:16}] {prefix} | wall {elapsed} | ETA {eta} | {wide_msg}",
-    )
-    .expect("a valid template")
-    .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{spinner} [{bar:16}] {prefix} | wall {elapsed} | {wide_msg}")
+            .expect("a valid template")
+            .progress_chars("=> ");
     b.set_style(style);
     b.set_prefix(format!("setting up {nodes} nodes"));
     b.enable_steady_tick(Duration::from_millis(200));
