@@ -49,6 +49,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 made=()
 stale=()
+updated=0
 
 # figure NAME 'SIM ARGS' OUTPUT=PICTURE...: runs the simulator with SIM ARGS into its own
 # directory, then compares (or copies) each OUTPUT it wrote against docs/img/PICTURE.
@@ -68,6 +69,7 @@ figure() {
       stale+=("$picture")
     else
       cp "$out" "$picture"
+      updated=$((updated + 1))
       echo "updated $picture"
     fi
   done
@@ -96,4 +98,8 @@ if ((${#stale[@]})); then
   echo "regenerate with scripts/figures.sh and commit the pictures" >&2
   exit 1
 fi
-echo "figures: ${#made[@]} pictures, $([[ $mode == check ]] && echo "all match the code" || echo "written")"
+if [[ $mode == check ]]; then
+  echo "figures: ${#made[@]} pictures, all match the code"
+else
+  echo "figures: ${#made[@]} pictures, $updated updated"
+fi
