@@ -10,12 +10,12 @@
 #
 # Both modes draw every picture: together they take about 10 s of wall time on the
 # project's shared 2-core machine (kill-10pct at 200 nodes ~1 s, the 54-point tuning grid
-# at 30 nodes ~8 s), plus building the release binary if it is not up to date. The script
-# prints each picture's time and the total.
+# at 30 nodes ~8 s), plus building the release binary if it is not up to date (~2 min from
+# a clean target/). The script prints each picture's time and the total.
 #
-# FIGURES_PROFILE=dev uses the debug binary instead: the same bytes (Rust's floating point
-# does not change with the optimisation level), about 65 s of drawing, but no release build;
-# CI runs it so, after its tests have built that binary.
+# FIGURES_PROFILE=dev uses the debug binary instead: the same bytes (compared with cmp:
+# the optimisation level does not change Rust's floating point), about 65 s of drawing but
+# no release build; CI runs it so, after its tests have built that binary.
 #
 # A change that moves the protocol's behaviour (timings, the wire format's sizes, the
 # simulator's model) changes the pictures: run this script and commit the new ones with it.
