@@ -10,26 +10,16 @@
 //! `cargo bench --bench messages` (`MESSAGES_BENCH_SECS=5` for longer runs).
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock
 
+mod loopback;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use swimring::wire::Key;
-use swimring::{Mesh, Preset};
+use loopback::{busy, micros, sealed_node, secs_from_env};
+use swimring::Mesh;
 
-async fn node(name: &str, seeds: &[String]) -> Mesh {
-    Mesh::builder()
-        .name(name)
-        .bind("127.0.0.1:0".parse().unwrap())
-        .preset(Preset::Local)
-        .keys([Key::from_bytes([9; 32])])
-        .seeds(seeds.iter().cloned())
-        .start()
-        .await
-        .expect("node starts")
-}
-
-/// Runs `senders` tasks sending from `a` to `b` for `secs`; returns messages sent per
-/// second and the sorted latencies of each send.
+/// Runs `senders` tasks sending 100 bytes from `a` to `to` for `secs`; returns messages sent
+/// per second and the sorted latencies of each send.
 async fn run(
     a: &Mesh,
     to: &str,
@@ -38,51 +28,27 @@ async fn run(
     secs: f64,
 ) -> (f64, Vec<Duration>) {
     let body = Bytes::from(vec![b'x'; 100]);
-    let start = Instant::now();
-    let until = start + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..senders)
-        .map(|_| {
-            let (mesh, to, body) = (a.clone(), to.to_owned(), body.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    if reliable {
-                        mesh.send_reliable(&to, body.clone())
-                            .await
-                            .expect("accepted");
-                    } else {
-                        mesh.send(&to, body.clone()).await.expect("sent");
-                        // Gives the loop (and the receiver) a turn, as an application would.
-                        tokio::task::yield_now().await;
-                    }
-                    lat.push(t.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let rate = all.len() as f64 / start.elapsed().as_secs_f64();
-    all.sort();
-    (rate, all)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
+    let (mesh, to) = (a.clone(), to.to_owned());
+    busy(senders, secs, move |_| {
+        let (mesh, to, body) = (mesh.clone(), to.clone(), body.clone());
+        async move {
+            if reliable {
+                mesh.send_reliable(&to, body).await.expect("accepted");
+            } else {
+                mesh.send(&to, body).await.expect("sent");
+                // Gives the loop (and the receiver) a turn, as an application would.
+                tokio::task::yield_now().await;
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::main]
 async fn main() {
-    let secs: f64 = std::env::var("MESSAGES_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    let a = node("bench-a", &[]).await;
-    let b = node("bench-b", &[a.local_addr().to_string()]).await;
+    let secs = secs_from_env("MESSAGES_BENCH_SECS", 3.0);
+    let a = sealed_node("bench-a", &[]).await;
+    let b = sealed_node("bench-b", &[a.local_addr().to_string()]).await;
     while a.live_count() < 2 || b.live_count() < 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -105,8 +71,8 @@ async fn main() {
             if reliable { "reliable" } else { "best effort" },
             got as f64 / elapsed,
             100.0 * sent.saturating_sub(got) as f64 / sent.max(1) as f64,
-            pct(&lat, 0.5).as_secs_f64() * 1e6,
-            pct(&lat, 0.99).as_secs_f64() * 1e6,
+            micros(&lat, 0.5),
+            micros(&lat, 0.99),
         );
     }
     let (sa, sb) = (a.stats(), b.stats());

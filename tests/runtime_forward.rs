@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use runtime_util::{bound, builder, converged, init_tracing, lo, wait_for};
+use runtime_util::{bound, builder, converged, init_tracing, mesh_of, wait_for};
 use swimring::runtime::{ForwardError, ForwardedRequests};
 use swimring::wire::Key;
 use swimring::{Mesh, MeshBuilder, PlacementConfig, State};
@@ -54,23 +54,17 @@ fn agreed(nodes: &[Mesh]) -> bool {
             .all(|n| n.ring_checksum() == nodes[0].ring_checksum())
 }
 
-/// Starts `n` nodes `{prefix}{i}` on block `block`, the first as everyone's seed, each
-/// built by `edit`, and waits until they see each other alive and each has a ring.
-async fn mesh_of(
+/// [`mesh_of`] nodes that each also have a ring, so every one can place a key.
+async fn placed_mesh(
     prefix: &str,
     block: u8,
     n: usize,
     edit: impl Fn(usize, MeshBuilder) -> MeshBuilder,
 ) -> Vec<Mesh> {
-    let mut nodes: Vec<Mesh> = Vec::new();
-    for i in 0..n {
-        let seeds: Vec<SocketAddr> = nodes.first().map(Mesh::local_addr).into_iter().collect();
-        let b = builder(&format!("{prefix}{i}"), lo(block, i as u8 + 1), &seeds);
-        nodes.push(edit(i, b).start().await.expect("mesh starts"));
-    }
+    let nodes = mesh_of(prefix, block, n, edit).await;
     let limit = bound(nodes[0].config(), n);
-    wait_for("the nodes converge", limit, || {
-        converged(&nodes) && nodes.iter().all(|n| n.owner("k").is_some())
+    wait_for("every node has a ring", limit, || {
+        nodes.iter().all(|n| n.owner("k").is_some())
     })
     .await;
     nodes
@@ -84,7 +78,7 @@ fn key_for(i: usize) -> String {
 async fn requests_reach_the_owner_from_every_node_sealed() {
     init_tracing();
     let sealed = |_, b: MeshBuilder| b.keys([Key::from_bytes([7; 32])]);
-    let nodes = mesh_of("fw-a", 60, 3, sealed).await;
+    let nodes = placed_mesh("fw-a", 60, 3, sealed).await;
     let limit = bound(nodes[0].config(), 3);
     wait_for("the nodes agree on the ring", limit, || agreed(&nodes)).await;
     let served = Served::default();
@@ -130,7 +124,7 @@ async fn a_non_owner_refuses_with_the_owner_and_the_caller_follows_it() {
     init_tracing();
     // a thinks b owns everything, b thinks c does, and c agrees.
     let views = [("a", "b"), ("b", "c"), ("c", "c")];
-    let nodes = mesh_of("fw-b", 61, 3, |i, b| owns(b, views[i].0, views[i].1)).await;
+    let nodes = placed_mesh("fw-b", 61, 3, |i, b| owns(b, views[i].0, views[i].1)).await;
     let served = Served::default();
     nodes.iter().for_each(|n| echo(n, &served));
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
@@ -148,7 +142,7 @@ async fn the_hop_limit_stops_a_loop() {
     init_tracing();
     // b names c, c names b: a request bounces between them until its hops run out.
     let views = [("a", "b"), ("b", "c"), ("c", "b")];
-    let nodes = mesh_of("fw-c", 62, 3, |i, b| {
+    let nodes = placed_mesh("fw-c", 62, 3, |i, b| {
         owns(b, views[i].0, views[i].1).forward_hop_limit(5)
     })
     .await;
@@ -166,7 +160,7 @@ async fn the_hop_limit_stops_a_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_handler_a_full_queue_and_a_dropped_request_are_told_apart() {
     init_tracing();
-    let nodes = mesh_of("fw-d", 63, 2, |_, b| b.forward_queue(1)).await;
+    let nodes = placed_mesh("fw-d", 63, 2, |_, b| b.forward_queue(1)).await;
     let limit = bound(nodes[0].config(), 2);
     wait_for("the nodes agree on the ring", limit, || agreed(&nodes)).await;
     let (a, b) = (nodes[0].clone(), nodes[1].clone());
@@ -215,7 +209,7 @@ async fn no_handler_a_full_queue_and_a_dropped_request_are_told_apart() {
 async fn oversized_and_malformed_frames_are_refused_and_change_nothing() {
     init_tracing();
     // b accepts smaller bodies than a sends.
-    let nodes = mesh_of("fw-e", 64, 2, |i, b| {
+    let nodes = placed_mesh("fw-e", 64, 2, |i, b| {
         b.forward_max_payload(if i == 0 { 64 << 10 } else { 16 << 10 })
     })
     .await;
@@ -386,7 +380,7 @@ async fn all_keys_answer(nodes: &[Mesh]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_owner_loses_no_request_and_its_keys_move() {
     init_tracing();
-    let nodes = mesh_of("fw-f", 65, 4, |_, b| b).await;
+    let nodes = placed_mesh("fw-f", 65, 4, |_, b| b).await;
     let served = Served::default();
     nodes.iter().for_each(|n| echo(n, &served));
     let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Tally::default()));
@@ -447,7 +441,7 @@ async fn killing_an_owner_loses_no_request_and_its_keys_move() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_every_node_loses_no_request() {
     init_tracing();
-    let nodes = mesh_of("fw-g", 66, 3, |_, b| b).await;
+    let nodes = placed_mesh("fw-g", 66, 3, |_, b| b).await;
     let addrs: Vec<SocketAddr> = nodes.iter().map(Mesh::local_addr).collect();
     let served = Served::default();
     nodes.iter().for_each(|n| echo(n, &served));

@@ -5,13 +5,14 @@
 
 mod runtime_util;
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use runtime_util::{bound, builder, converged, hold_for, init_tracing, lo, sees, wait_for};
+use runtime_util::{
+    bound, builder, converged, hold_for, init_tracing, lo, mesh_of, sees, wait_for,
+};
 use swimring::runtime::{MessageError, UserMessage};
 use swimring::wire::Key;
 use swimring::{Mesh, MeshBuilder, State};
@@ -37,25 +38,6 @@ fn has(inbox: &Inbox, from: &str, body: &[u8], reliable: bool) -> bool {
     let held = inbox.lock().unwrap();
     held.iter()
         .any(|m| m.from == from && m.bytes == body && m.reliable == reliable)
-}
-
-/// Starts `n` nodes `{prefix}{i}` on block `block`, the first as everyone's seed, each
-/// built by `edit`, and waits until they all see each other alive.
-async fn mesh_of(
-    prefix: &str,
-    block: u8,
-    n: usize,
-    edit: impl Fn(usize, MeshBuilder) -> MeshBuilder,
-) -> Vec<Mesh> {
-    let mut nodes: Vec<Mesh> = Vec::new();
-    for i in 0..n {
-        let seeds: Vec<SocketAddr> = nodes.first().map(Mesh::local_addr).into_iter().collect();
-        let b = builder(&format!("{prefix}{i}"), lo(block, i as u8 + 1), &seeds);
-        nodes.push(edit(i, b).start().await.expect("mesh starts"));
-    }
-    let limit = bound(nodes[0].config(), n);
-    wait_for("the nodes converge", limit, || converged(&nodes)).await;
-    nodes
 }
 
 /// Sends a best-effort message until `inbox` holds it: a datagram may be lost, so it is sent

@@ -62,6 +62,25 @@ pub async fn hold_for(what: &str, span: Duration, mut cond: impl FnMut() -> bool
     }
 }
 
+/// Starts `n` nodes `{prefix}{i}` on block `block`, the first as everyone's seed, each
+/// built by `edit`, and waits until they all see each other alive.
+pub async fn mesh_of(
+    prefix: &str,
+    block: u8,
+    n: usize,
+    edit: impl Fn(usize, MeshBuilder) -> MeshBuilder,
+) -> Vec<Mesh> {
+    let mut nodes: Vec<Mesh> = Vec::new();
+    for i in 0..n {
+        let seeds: Vec<SocketAddr> = nodes.first().map(Mesh::local_addr).into_iter().collect();
+        let b = builder(&format!("{prefix}{i}"), lo(block, i as u8 + 1), &seeds);
+        nodes.push(edit(i, b).start().await.expect("mesh starts"));
+    }
+    let limit = bound(nodes[0].config(), n);
+    wait_for("the nodes converge", limit, || converged(&nodes)).await;
+    nodes
+}
+
 /// The keys of the tasks `node` owns now, sorted.
 pub fn owned_keys(node: &Mesh) -> Vec<String> {
     node.owned_tasks().into_iter().map(|t| t.key).collect()
