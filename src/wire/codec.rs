@@ -104,7 +104,12 @@ mod tag {
 
 /// Size of a length or count in bincode's varint encoding.
 fn varint_len(n: usize) -> usize {
-    match n as u64 {
+    varint_len_u64(n as u64)
+}
+
+/// [`varint_len`] of a 64-bit value.
+fn varint_len_u64(n: u64) -> usize {
+    match n {
         0..=250 => 1,
         251..=0xFFFF => 3,
         0x1_0000..=0xFFFF_FFFF => 5,
@@ -167,6 +172,13 @@ pub fn encode_frame(msg: &Message) -> Frame {
         Message::PushPull(m) => body(tag::PUSH_PULL, m),
         Message::Epoch(m) => body(tag::EPOCH, m),
     }
+}
+
+/// Bytes the frame of an [`Epoch`] with this value takes, as [`encode_frame`] would make it:
+/// a size known without encoding it (a gossip round reserves room for it).
+pub fn epoch_frame_len(epoch: u64) -> usize {
+    let body = varint_len_u64(epoch);
+    1 + varint_len(body) + body
 }
 
 /// Bytes an envelope with this label and these frames will take.
@@ -507,6 +519,24 @@ pub fn decode_tags(meta: &[u8]) -> Result<std::collections::BTreeMap<String, Str
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn epoch_frame_len_is_the_encoded_length() {
+        for epoch in [
+            0,
+            1,
+            250,
+            251,
+            0xFFFF,
+            0x1_0000,
+            0xFFFF_FFFF,
+            1 << 40,
+            u64::MAX,
+        ] {
+            let frame = encode_frame(&Message::Epoch(Epoch { epoch }));
+            assert_eq!(epoch_frame_len(epoch), frame.encoded_len(), "epoch {epoch}");
+        }
+    }
+
     use super::*;
     use crate::wire::State;
 

@@ -66,7 +66,7 @@ impl Swim {
         // Room for a thousand frames' count and for the epoch frame, which may ride along.
         let budget = self.cfg.max_datagram
             - codec::envelope_overhead(&self.cfg.label, 1000)
-            - self.stream_epoch().encoded_len();
+            - codec::epoch_frame_len(self.epoch);
         for t in targets {
             let limit = self.retransmit_limit();
             let rumours = self.broadcasts.take(budget, limit);
