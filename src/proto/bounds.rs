@@ -29,6 +29,15 @@ pub struct Bounds {
     /// round (the worst case before someone probes it), one probe, the maximum suspicion
     /// and the rumour's spread.
     pub detect: Duration,
+    /// After a process crashes on a live host, every member marks it dead within: a full
+    /// probe round, one probe (its refusals come within the direct ping's wait, from the
+    /// prober and a relay), and the spread of the verdict. Only when
+    /// [`Config::crash_evidence`] is on and the host's kernel answers.
+    pub crash_detect: Duration,
+    /// The longest stall a member on a live host survives: a probe sent as the stall begins
+    /// fails `probe_failure` later, and the suspicion it raises lasts at least
+    /// [`Config::stall_timeout`]. The member must be back and refute (a round trip) by then.
+    pub stall: Duration,
     /// A member that joins through a live seed is known to everyone within one push-pull
     /// period (which repairs any lost rumour), the spread of its alive, and one probe.
     pub join: Duration,
@@ -43,12 +52,15 @@ pub fn bounds(cfg: &Config, n: usize) -> Bounds {
     let max_suspicion = min_suspicion * cfg.suspicion_max_timeout_mult;
     let spread = cfg.gossip_interval * retransmit_limit(cfg.retransmit_mult, n);
     let round = cfg.probe_interval * u32::try_from(n).unwrap_or(u32::MAX);
+    let probe_failure = (cfg.probe_timeout * 2).min(cfg.probe_interval);
     Bounds {
-        probe_failure: (cfg.probe_timeout * 2).min(cfg.probe_interval),
+        probe_failure,
         min_suspicion,
         max_suspicion,
         spread,
         detect: round + cfg.probe_interval + max_suspicion + spread,
+        crash_detect: round + probe_failure + spread,
+        stall: probe_failure + cfg.stall_timeout,
         join: cfg.push_pull_interval + spread + cfg.probe_interval,
         heal: cfg.reconnect_interval + cfg.push_pull_interval + spread * 2,
     }
@@ -74,5 +86,10 @@ mod tests {
         );
         assert!(large.detect > small.detect && large.spread > small.spread);
         assert!(small.detect > small.max_suspicion + small.probe_failure);
+        assert!(small.crash_detect < small.detect, "evidence beats silence");
+        assert!(
+            small.stall > Duration::from_secs(5),
+            "lan survives a 5 s stall"
+        );
     }
 }

@@ -49,7 +49,10 @@ pub struct Config {
     pub retransmit_mult: u32,
     /// Time between full-state exchanges with a random member (scaled up past 32 members).
     pub push_pull_interval: Duration,
-    /// Time between attempts to reach a random dead member, so partitions heal by themselves.
+    /// Time between attempts to reach a random dead member, so partitions heal by themselves:
+    /// each attempt is one ping (made with probability dead ÷ live, serf's rule, so the mesh
+    /// as a whole pings each dead member about once per interval), and an answer starts a
+    /// full-state exchange that merges the two sides.
     pub reconnect_interval: Duration,
     /// How long dead and left members are remembered (for reconnects, and so stale rumours
     /// cannot resurrect them) before they are forgotten.
@@ -59,6 +62,19 @@ pub struct Config {
     /// Also probe over a stream when a datagram probe goes unanswered (memberlist's TCP
     /// fallback), so a node behind a UDP-blocking firewall is not declared dead.
     pub stream_fallback_probe: bool,
+    /// Use crash evidence: when the driver reports a probed member's port refused (TCP reset,
+    /// ICMP port unreachable), and a relay of the indirect probe saw the same, the member is
+    /// declared dead at once; one piece of evidence alone only shortens its suspicion to the
+    /// minimum. Off, refusals are ignored and only silence counts (docs/SECURITY.md says
+    /// what forged refusals could do).
+    pub crash_evidence: bool,
+    /// The shortest suspicion of a member whose host is known to be up (some prober's stream
+    /// handshake with it completed) while the member itself is silent: a stopped process
+    /// (GC, VM migration, SIGSTOP) keeps its sockets, so this is how long a stall may last
+    /// before the member is declared dead. [`bounds`](crate::proto::bounds) gives the stall
+    /// a preset tolerates. The price: a process hung for good on a live host is declared
+    /// dead this late.
+    pub stall_timeout: Duration,
     /// Largest datagram sent, in bytes; piggybacked rumours fill up to it.
     pub max_datagram: usize,
     /// Largest stream payload accepted, in bytes.
@@ -120,13 +136,17 @@ const fn ms(n: u64) -> Duration {
 }
 
 impl Config {
-    /// One probe a second and memberlist's gossip, like memberlist's `DefaultLANConfig`, but
-    /// tuned to detect a failure in about half its time (evidence and trade-offs:
-    /// docs/BENCHMARKS.md): a probe fails after 2 × 250 ms rather than at the end of its
-    /// period, and a suspicion lasts `1 × max(1, log10 n)` s once two other members confirm
-    /// it, 6 × that for a lone accuser. The price is patience: a process that stalls for
-    /// more than about 1.5 s can be declared dead (memberlist's timings wait about 4 s), and
-    /// so can one that suddenly turns ~150 ms slower each way on a lossy network.
+    /// One probe a second and memberlist's gossip, like memberlist's `DefaultLANConfig`, with
+    /// evidence first and patience otherwise (docs/PROTOCOL.md, measured in
+    /// docs/BENCHMARKS.md):
+    /// - a crashed process on a live host is dead as soon as the prober and a relay both see
+    ///   its port refused;
+    /// - a silent member whose host still completes stream handshakes (a stalled process)
+    ///   gets `stall_timeout` = 6 s of suspicion, so it survives a stall of about 6.5 s;
+    /// - a silent host (gone, cut off) fails its probe after 2 × 250 ms, and its suspicion
+    ///   lasts `1 × max(1, log10 n)` s once two other members confirm it, 6 × that for a
+    ///   lone accuser;
+    /// - a dead member is pinged every 200 ms mesh-wide, so a healed partition merges at once.
     pub fn lan() -> Config {
         Config {
             label: String::new(),
@@ -140,10 +160,12 @@ impl Config {
             suspicion_confirmations: 2,
             retransmit_mult: 4,
             push_pull_interval: ms(30_000),
-            reconnect_interval: ms(10_000),
+            reconnect_interval: ms(200),
             dead_retention: ms(3_600_000),
             awareness_max_multiplier: 8,
             stream_fallback_probe: true,
+            crash_evidence: true,
+            stall_timeout: ms(6_000),
             max_datagram: 1400,
             max_stream: 16 << 20,
             max_meta: MAX_META_LEN,
@@ -162,7 +184,8 @@ impl Config {
             suspicion_mult: 6,
             suspicion_confirmations: 4,
             push_pull_interval: ms(60_000),
-            reconnect_interval: ms(30_000),
+            reconnect_interval: ms(1_000),
+            stall_timeout: ms(30_000),
             ..Config::lan()
         }
     }
@@ -176,7 +199,8 @@ impl Config {
             suspicion_mult: 3,
             suspicion_confirmations: 1,
             push_pull_interval: ms(5_000),
-            reconnect_interval: ms(1_000),
+            reconnect_interval: ms(100),
+            stall_timeout: ms(3_000),
             dead_retention: ms(600_000),
             ..Config::lan()
         }
@@ -201,6 +225,9 @@ impl Config {
             if d.is_zero() {
                 return bad(field, "must be greater than zero");
             }
+        }
+        if self.stall_timeout > ms(3_600_000) {
+            return bad("stall_timeout", "at most an hour");
         }
         if self.label.len() > MAX_LABEL_LEN {
             return bad("label", format!("longer than {MAX_LABEL_LEN} bytes"));

@@ -1,14 +1,16 @@
 //! When a node retries its seeds: the one policy both drivers follow.
 //!
 //! A node whose join reached nobody (the seeds were down, unresolvable, or not started yet)
-//! tries them again with exponential backoff, from one probe interval up to the reconnect
-//! interval, for as long as it has no live peer and has not left. Once any member is alive
+//! tries them again with exponential backoff, from one probe interval up to ten, for as long as it has no live peer and has not left. Once any member is alive
 //! in its view, gossip and the reconnect rule take over and seeds are no longer special.
 
 use std::time::Duration;
 
 use super::config::Config;
 use crate::wire::State;
+
+/// The longest wait between seed attempts, in probe intervals (10 s on a LAN).
+pub const MAX_PROBE_INTERVALS: u32 = 10;
 
 /// The backoff between seed attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +20,12 @@ pub struct SeedRetry {
 }
 
 impl SeedRetry {
-    /// The policy for `cfg`: first wait one probe interval, then double up to the reconnect
-    /// interval (or the probe interval, if that is longer).
+    /// The policy for `cfg`: first wait one probe interval, then double up to
+    /// [`MAX_PROBE_INTERVALS`] of them.
     pub fn new(cfg: &Config) -> SeedRetry {
         SeedRetry {
             next: cfg.probe_interval,
-            max: cfg.reconnect_interval.max(cfg.probe_interval),
+            max: cfg.probe_interval * MAX_PROBE_INTERVALS,
         }
     }
 
@@ -53,7 +55,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_the_probe_interval_to_the_reconnect_interval() {
+    fn backoff_doubles_from_one_probe_interval_to_ten() {
         let cfg = Config::lan();
         let mut r = SeedRetry::new(&cfg);
         let waits: Vec<Duration> = (0..12).map(|_| r.next_delay()).collect();
@@ -61,7 +63,10 @@ mod tests {
         assert_eq!(waits[1], cfg.probe_interval * 2);
         assert_eq!(r.upcoming(), r.next_delay());
         assert!(waits.windows(2).all(|w| w[1] >= w[0]));
-        assert_eq!(*waits.last().unwrap(), cfg.reconnect_interval);
+        assert_eq!(
+            *waits.last().unwrap(),
+            cfg.probe_interval * MAX_PROBE_INTERVALS
+        );
     }
 
     #[test]

@@ -94,6 +94,14 @@ counters! {
         pub suspicions_confirmed: u64,
         /// Full states from other members merged (a join's answer, a push-pull either way).
         pub states_merged: u64,
+        /// Refusals (crash evidence) heard during this node's probes, its own or a relay's.
+        pub refusals_heard: u64,
+        /// Members declared dead at once on refusals seen from two vantage points.
+        pub deaths_on_evidence: u64,
+        /// Suspicions this node raised that carried a live host (patience for a stall).
+        pub stalls_seen: u64,
+        /// Pings sent to dead members, to notice a healed partition.
+        pub dead_pings_sent: u64,
         ;
         /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
         pub health_score: u32,

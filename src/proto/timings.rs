@@ -45,6 +45,12 @@ pub struct Timings {
     /// [`Config::reconnect_interval`], ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect_interval_ms: Option<u64>,
+    /// [`Config::stall_timeout`], ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_timeout_ms: Option<u64>,
+    /// [`Config::crash_evidence`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_evidence: Option<bool>,
 }
 
 impl Timings {
@@ -73,6 +79,8 @@ impl Timings {
         set(&mut cfg.retransmit_mult, self.retransmit_mult);
         set(&mut cfg.push_pull_interval, ms(self.push_pull_interval_ms));
         set(&mut cfg.reconnect_interval, ms(self.reconnect_interval_ms));
+        set(&mut cfg.stall_timeout, ms(self.stall_timeout_ms));
+        set(&mut cfg.crash_evidence, self.crash_evidence);
     }
 }
 

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::error::DecodeError;
 use super::forward::{ForwardFrame, ForwardReply, ForwardRequest, MAX_FORWARD_KEY, Outcome};
 use super::message::{
-    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, Suspect, Update,
+    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, Reached,
+    Suspect, Update,
 };
 use super::user::{MessageDatagram, ReliableMessage};
 use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
@@ -100,6 +101,7 @@ mod tag {
     pub const FORWARD_REPLY: u8 = 12;
     pub const MESSAGE: u8 = 13;
     pub const RELIABLE_MESSAGE: u8 = 14;
+    pub const REACHED: u8 = 15;
 }
 
 /// Size of a length or count in bincode's varint encoding.
@@ -171,6 +173,7 @@ pub fn encode_frame(msg: &Message) -> Frame {
         Message::Update(Update::Left(m)) => body(tag::LEFT, m),
         Message::PushPull(m) => body(tag::PUSH_PULL, m),
         Message::Epoch(m) => body(tag::EPOCH, m),
+        Message::Reached(m) => body(tag::REACHED, m),
     }
 }
 
@@ -226,6 +229,28 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], transport: Transport) -> Result
     .map_err(malformed)
 }
 
+/// A suspect rumour, from this version (with `reach`) or an earlier one (without).
+fn decode_suspect(body: &[u8], transport: Transport) -> Result<Suspect, DecodeError> {
+    /// The fields every version sends.
+    #[derive(Deserialize)]
+    struct Before {
+        name: String,
+        run: u64,
+        incarnation: u32,
+        from: String,
+    }
+    decode_body::<Suspect>(body, transport).or_else(|_| {
+        let b = decode_body::<Before>(body, transport)?;
+        Ok(Suspect {
+            name: b.name,
+            run: b.run,
+            incarnation: b.incarnation,
+            from: b.from,
+            reach: None,
+        })
+    })
+}
+
 /// Decodes and validates a packet. On error nothing was applied anywhere: the caller drops it.
 pub fn decode(
     bytes: &[u8],
@@ -267,11 +292,12 @@ pub fn decode(
             tag::NACK => Message::Nack(decode_body::<Nack>(b, transport)?),
             tag::PING_REQ => Message::PingReq(decode_body::<PingReq>(b, transport)?),
             tag::ALIVE => Update::Alive(decode_body::<Alive>(b, transport)?).into(),
-            tag::SUSPECT => Update::Suspect(decode_body::<Suspect>(b, transport)?).into(),
+            tag::SUSPECT => Update::Suspect(decode_suspect(b, transport)?).into(),
             tag::DEAD => Update::Dead(decode_body::<Dead>(b, transport)?).into(),
             tag::LEFT => Update::Left(decode_body::<Left>(b, transport)?).into(),
             tag::PUSH_PULL => Message::PushPull(decode_body::<PushPull>(b, transport)?),
             tag::EPOCH => Message::Epoch(decode_body::<Epoch>(b, transport)?),
+            tag::REACHED => Message::Reached(decode_body::<Reached>(b, transport)?),
             _ => continue,
         };
         validate(&msg, limits)?;
@@ -305,7 +331,7 @@ pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
     match msg {
         Message::Ping(p) => check_name("ping.target", &p.target),
         Message::PingReq(p) => check_name("ping_req.target", &p.target),
-        Message::Ack(_) | Message::Nack(_) | Message::Epoch(_) => Ok(()),
+        Message::Ack(_) | Message::Nack(_) | Message::Epoch(_) | Message::Reached(_) => Ok(()),
         Message::Update(Update::Alive(a)) => {
             check_name("alive.name", &a.name)?;
             check_meta(&a.meta, limits)

@@ -103,6 +103,37 @@ pub struct Suspect {
     pub incarnation: u32,
     /// Who raised or confirmed the suspicion (Lifeguard counts distinct accusers).
     pub from: String,
+    /// What the accuser's probe learned about the suspect's host, if anything: crash
+    /// evidence shortens the suspicion, a live host lengthens it (see [`Reach`]). A trailing
+    /// field: peers before it send none, and the codec reads their rumours as `None`.
+    pub reach: Option<Reach>,
+}
+
+/// What a driver learned about an address beyond the protocol's own answers: the kernel of
+/// the host behind it spoke, even if the process did not.
+///
+/// A process that exits leaves its host's kernel refusing the port; a stopped one keeps its
+/// sockets, so its kernel still completes stream handshakes; a host that is gone or cut off
+/// answers nothing. The core uses the first as crash evidence and the second as a reason for
+/// patience (see `proto::Swim::handle_reach`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Reach {
+    /// The host refused: a TCP reset on connect, or ICMP port unreachable for a datagram.
+    /// Nothing listens on the port: the process is gone.
+    Refused,
+    /// A stream connection completed: the host's kernel is up and the port open, whether or
+    /// not the process answers.
+    HostUp,
+}
+
+/// A relay's word to the prober about the target of its ping-req: what the relay's own
+/// driver learned about the target's host (a second vantage point).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reached {
+    /// The `seq` of the ping-req being answered.
+    pub seq: u32,
+    /// What the relay learned.
+    pub reach: Reach,
 }
 
 /// `from` declares `name` dead at `incarnation`.
@@ -213,6 +244,8 @@ pub enum Message {
     PushPull(PushPull),
     /// See [`Epoch`].
     Epoch(Epoch),
+    /// See [`Reached`].
+    Reached(Reached),
 }
 
 impl From<Update> for Message {

@@ -18,8 +18,8 @@ pub mod user;
 pub use codec::{Envelope, Limits};
 pub use error::DecodeError;
 pub use message::{
-    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, State, Suspect,
-    Update,
+    Ack, Alive, Dead, Epoch, Left, Member, Message, Nack, Ping, PingReq, PushPull, Reach, Reached,
+    State, Suspect, Update,
 };
 pub use seal::{Key, KeyError, KeyId, Keyring};
 

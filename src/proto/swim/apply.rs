@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use super::Swim;
 use crate::proto::event::{Event, Member};
-use crate::proto::suspicion::{Suspicion, min_timeout};
-use crate::wire::{Alive, Dead, Left, Message, State, Suspect, Update};
+use crate::proto::suspicion::{Limits, Suspicion, min_timeout};
+use crate::wire::{Alive, Dead, Left, Message, Reach, State, Suspect, Update};
 
 impl Swim {
     /// Applies one rumour. `newcomers` is how many unknown members may still be admitted from
@@ -90,6 +90,9 @@ impl Swim {
             return;
         }
         let n = self.live_count();
+        let reach = s
+            .reach
+            .filter(|r| self.cfg.crash_evidence || *r != Reach::Refused);
         let Some(rec) = self.members.get_mut(s.name.as_str()) else {
             return;
         };
@@ -105,13 +108,21 @@ impl Swim {
                     return;
                 };
                 let old = started + susp.timeout();
-                if susp.confirm(&s.from) {
+                if susp.confirm(&s.from, reach) {
                     self.stats.suspicions_confirmed += 1;
                     let new = started + susp.timeout();
+                    // The rumour passed on replaces this node's last one about the member,
+                    // so it keeps the news of a live host, whoever brought it. (A refusal
+                    // stays with its own accuser: two are needed, from two members.)
+                    let reach = if susp.host_up() {
+                        Some(Reach::HostUp)
+                    } else {
+                        s.reach
+                    };
                     let name = self.names.name(&s.name);
                     self.suspicions.remove(&(old, name.clone()));
                     self.suspicions.insert((new, name));
-                    self.queue(&Update::Suspect(s));
+                    self.queue(&Update::Suspect(Suspect { reach, ..s }));
                 }
             }
             State::Alive => {
@@ -128,8 +139,12 @@ impl Swim {
                     k
                 };
                 let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
-                let max = min * self.cfg.suspicion_max_timeout_mult;
-                let susp = Box::new(Suspicion::new(&s.from, expected, min, max));
+                let limits = Limits {
+                    min,
+                    max: min * self.cfg.suspicion_max_timeout_mult,
+                    stall: self.cfg.stall_timeout,
+                };
+                let susp = Box::new(Suspicion::new(&s.from, reach, expected, limits));
                 let heard = s.from != self.me.name;
                 self.queue(&Update::Suspect(s));
                 let member = self.change(now, &member);

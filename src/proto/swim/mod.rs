@@ -1,12 +1,13 @@
 //! The SWIM + Lifeguard state machine: the node's state, its inputs and outputs. Each concern
 //! lives in a submodule: [`probe`], [`gossip`] (dissemination), [`apply`] (rumours about
 //! others), [`sync`] (full-state exchange), [`local`] (this node's own record), [`admin`]
-//! (an operator's word about other members) and [`epoch`] (the clock fencing tokens come
-//! from).
+//! (an operator's word about other members), [`epoch`] (the clock fencing tokens come
+//! from) and [`evidence`] (what the driver learned about a probed member's host).
 
 mod admin;
 mod apply;
 mod epoch;
+mod evidence;
 mod gossip;
 mod local;
 mod probe;
@@ -71,6 +72,9 @@ pub struct Swim {
     seq: u32,
     probe: Option<Probe>,
     late: Option<LateAck>,
+    /// The last ping to a dead member (its seq and address): an answer means the member is
+    /// back (a healed partition), and a full-state exchange merges the two views.
+    revive: Option<(u32, SocketAddr)>,
     relays: Vec<Relay>,
     suspicions: BTreeSet<(Instant, Name)>,
     next_probe: Instant,
@@ -143,6 +147,7 @@ impl Swim {
             seq: 0,
             probe: None,
             late: None,
+            revive: None,
             relays: Vec::new(),
             suspicions: BTreeSet::new(),
             next_probe,
@@ -296,6 +301,7 @@ impl Swim {
                     }
                 }
                 Message::PingReq(r) => self.relay(now, from, r),
+                Message::Reached(r) => self.handle_reached(now, from, r),
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
                 Message::Epoch(e) => self.observe_epoch(e.epoch),
                 // Full state only travels over streams.
@@ -334,7 +340,7 @@ impl Swim {
                 }
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
                 Message::Epoch(e) => self.observe_epoch(e.epoch),
-                Message::Nack(_) | Message::PingReq(_) => {}
+                Message::Nack(_) | Message::PingReq(_) | Message::Reached(_) => {}
             }
         }
         if reply.is_empty() {
@@ -388,16 +394,7 @@ impl Swim {
             self.next_push_pull = now + self.push_pull_interval();
         }
         if !self.leaving && now >= self.next_reconnect {
-            // serf's rule: try with probability dead ÷ alive, so that the mesh as a whole
-            // makes about one attempt per dead member per interval rather than one per live
-            // member, while the side of a partition that lost most of the mesh tries every time.
-            let dead = self.members.dead_count();
-            if dead > 0 && self.rng.random_range(0..self.live_count()) < dead {
-                let partner = self.members.sample_dead(&mut self.rng);
-                if let Some(addr) = partner.and_then(|n| self.member(&n).map(|m| m.addr)) {
-                    self.push_pull(addr, false);
-                }
-            }
+            self.reconnect();
             self.next_reconnect = now + self.cfg.reconnect_interval;
         }
         if now >= self.next_reap {

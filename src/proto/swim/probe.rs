@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::Swim;
 use crate::proto::interner::Name;
 use crate::wire::codec;
-use crate::wire::{Ack, Message, Nack, Ping, PingReq, State, Suspect, Update};
+use crate::wire::{Ack, Message, Nack, Ping, PingReq, Reach, State, Suspect, Update};
 
 /// The last failed probe, whose ack may still come: a late direct ack still measures the
 /// target's round-trip time, so a slow member gets more patience from the next probe.
@@ -31,11 +31,34 @@ pub(super) struct Probe {
     pub(super) indirect: bool,
     pub(super) expected_nacks: u32,
     pub(super) nacks: u32,
+    /// Vantage points (this node's address, or a relay's) that saw the target's port
+    /// refused: see [`evidence`](super::evidence).
+    pub(super) refused_by: Vec<SocketAddr>,
+    /// Whether a stream handshake with the target completed, here or at a relay.
+    pub(super) host_up: bool,
+}
+
+impl Probe {
+    /// What the probe learned about the target's host, for the suspicion it raises: a live
+    /// host outweighs a refusal (see `Suspicion::timeout`).
+    pub(super) fn reach(&self) -> Option<Reach> {
+        if self.host_up {
+            Some(Reach::HostUp)
+        } else if self.refused_by.is_empty() {
+            None
+        } else {
+            Some(Reach::Refused)
+        }
+    }
 }
 
 /// A ping-req this node is relaying.
 pub(super) struct Relay {
     pub(super) seq: u32,
+    /// The target's address, which the driver's reports name.
+    pub(super) target: SocketAddr,
+    /// What this relay already told the origin about the target, so it tells each once.
+    pub(super) told: Vec<Reach>,
     pub(super) origin: SocketAddr,
     pub(super) origin_seq: u32,
     pub(super) nack_at: Option<Instant>,
@@ -73,6 +96,7 @@ impl Swim {
                 run: rec.member().run,
                 incarnation: rec.member().incarnation,
                 from: self.me.name.clone(),
+                reach: None,
             })));
         }
         msgs.push(Message::Ping(Ping {
@@ -92,6 +116,8 @@ impl Swim {
             indirect: false,
             expected_nacks: 0,
             nacks: 0,
+            refused_by: Vec::new(),
+            host_up: false,
         });
     }
 
@@ -121,10 +147,16 @@ impl Swim {
         if let Some(p) = self.probe.as_mut() {
             p.expected_nacks = relays.len() as u32;
         }
+        self.stream_probe(seq, &target, addr);
+    }
+
+    /// memberlist's TCP fallback: the same ping over a stream, whose answer (or the
+    /// driver's word on how the connection went: refused, or a live host) comes back too.
+    fn stream_probe(&mut self, seq: u32, target: &str, addr: SocketAddr) {
         if self.cfg.stream_fallback_probe {
             let ping = Message::Ping(Ping {
                 seq,
-                target: target.to_string(),
+                target: target.to_owned(),
             });
             let payload = codec::encode_messages(&self.cfg.label, [&ping]);
             self.stream(addr, payload);
@@ -145,6 +177,9 @@ impl Swim {
             .take_if(|l| l.seq == seq && direct == Some(l.addr))
         {
             self.sample_rtt(&l.target, now - l.sent);
+            return;
+        }
+        if self.revived(seq, direct) {
             return;
         }
         if let Some(i) = self.relays.iter().position(|r| r.seq == seq) {
@@ -195,9 +230,11 @@ impl Swim {
                 run: rec.member().run,
                 incarnation: rec.member().incarnation,
                 from: self.me.name.clone(),
+                reach: p.reach(),
             };
             if rec.member().state == State::Alive {
                 self.stats.suspicions_raised += 1;
+                self.stats.stalls_seen += u64::from(p.host_up);
                 // Tell the suspect at once, not only through gossip: a live member then
                 // refutes within a round trip, which keeps a short suspicion timeout safe.
                 self.send(p.addr, vec![Message::Update(Update::Suspect(s.clone()))]);
@@ -215,11 +252,16 @@ impl Swim {
             req.addr,
             vec![Message::Ping(Ping {
                 seq,
-                target: req.target,
+                target: req.target.clone(),
             })],
         );
+        // A second vantage point on the target's host: the prober's evidence alone is not
+        // enough to declare it dead.
+        self.stream_probe(seq, &req.target, req.addr);
         self.relays.push(Relay {
             seq,
+            target: req.addr,
+            told: Vec::new(),
             origin,
             origin_seq: req.seq,
             nack_at: Some(now + self.cfg.probe_timeout.mul_f64(0.8)),

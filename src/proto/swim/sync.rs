@@ -8,7 +8,9 @@ use super::Swim;
 use crate::proto::error::ProtoError;
 use crate::proto::event::{Event, Member};
 use crate::wire::codec::{self, Frame};
-use crate::wire::{Alive, Left, PushPull, State, Suspect, Update};
+use rand::Rng;
+
+use crate::wire::{Alive, Left, Message, Ping, PushPull, State, Suspect, Update};
 
 impl Swim {
     /// Starts a full-state exchange with each address (seeds or any member). Answers arrive
@@ -36,6 +38,44 @@ impl Swim {
         let frames = vec![self.stream_epoch(), self.full_state(join, true)];
         let payload = codec::encode_envelope(&self.cfg.label, frames);
         self.stream(addr, payload);
+    }
+
+    /// One attempt to reach a dead member, so a healed partition merges by itself. serf's
+    /// rule: try with probability dead ÷ alive, so that the mesh as a whole makes about one
+    /// attempt per dead member per interval rather than one per live member, while the side
+    /// of a partition that lost most of the mesh tries every time. The attempt is a ping,
+    /// which costs one datagram while the member stays gone; its ack starts a full-state
+    /// exchange ([`Swim::revived`]).
+    pub(super) fn reconnect(&mut self) {
+        let dead = self.members.dead_count();
+        if dead == 0 || self.rng.random_range(0..self.live_count()) >= dead {
+            return;
+        }
+        let Some(name) = self.members.sample_dead(&mut self.rng) else {
+            return;
+        };
+        let Some(addr) = self.member(&name).map(|m| m.addr) else {
+            return;
+        };
+        let seq = self.next_seq();
+        let ping = Ping {
+            seq,
+            target: name.to_string(),
+        };
+        self.send(addr, vec![Message::Ping(ping)]);
+        self.stats.dead_pings_sent += 1;
+        self.revive = Some((seq, addr));
+    }
+
+    /// A dead member answered the ping [`Swim::reconnect`] sent as `seq`: exchange full
+    /// states with it, which brings each side the other's verdicts to refute. Returns
+    /// whether the ack was that one.
+    pub(super) fn revived(&mut self, seq: u32, from: Option<SocketAddr>) -> bool {
+        let Some((_, addr)) = self.revive.take_if(|(s, a)| *s == seq && from == Some(*a)) else {
+            return false;
+        };
+        self.push_pull(addr, false);
+        true
     }
 
     /// memberlist's push-pull scaling: past 32 members, the interval grows with log2 n so the
@@ -75,6 +115,7 @@ impl Swim {
                     run: m.run,
                     incarnation: m.incarnation,
                     from: pp.from.clone(),
+                    reach: None,
                 }),
             };
             self.apply(now, u, &mut newcomers);
