@@ -11,20 +11,27 @@ use swimring::proto::{
     Channel, Config, Event, Identity, Member, ProtoError, Swim, Transmit, suspicion_min_timeout,
 };
 use swimring::wire::codec::{self, Transport};
-use swimring::wire::{Ack, Alive, Dead, DecodeError, Left, Message, Ping, State, Suspect, Update};
+use swimring::wire::{
+    Ack, Alive, Dead, DecodeError, Left, Message, Ping, PingReq, Reach, Reached, State, Suspect,
+    Update,
+};
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 fn node(name: &str, port: u16, now: Instant) -> Swim {
+    node_with(Config::lan(), name, port, now)
+}
+
+fn node_with(cfg: Config, name: &str, port: u16, now: Instant) -> Swim {
     let id = Identity {
         name: name.into(),
         addr: addr(port),
         run: 1,
         meta: Bytes::new(),
     };
-    Swim::new(Config::lan(), id, port as u64, now).unwrap()
+    Swim::new(cfg, id, port as u64, now).unwrap()
 }
 
 fn alive(name: &str, port: u16, run: u64, inc: u32) -> Update {
@@ -43,6 +50,7 @@ fn suspect(name: &str, run: u64, inc: u32, from: &str) -> Update {
         run,
         incarnation: inc,
         from: from.into(),
+        reach: None,
     })
 }
 
@@ -572,8 +580,9 @@ fn a_member_measured_to_answer_slowly_gets_twice_its_round_trip() {
     );
 }
 
-/// How many reconnect attempts (full-state exchanges with dead members) a node of `alive`
-/// live members that knows `dead` dead ones makes in 50 reconnect intervals.
+/// How many reconnect attempts a node of `alive` live members that knows `dead` dead ones
+/// makes in 50 reconnect intervals: each is a ping to a dead member, answered here, so it
+/// is followed by a full-state exchange, which is what is counted.
 fn reconnects(alive: u16, dead: u16) -> usize {
     let start = Instant::now();
     let mut s = node("a", 1, start);
@@ -699,4 +708,235 @@ fn force_leave_marks_only_a_dead_member_left_and_prune_forgets_it() {
             "member_left"
         ]
     );
+}
+
+/// A node `a` of five with its first probe sent: the time, and the ping.
+fn probing(cfg: Config) -> (Swim, Instant, Ping) {
+    let start = Instant::now();
+    let mut s = node_with(cfg, "a", 1, start);
+    let others: Vec<Update> = (2..6).map(alive_update).collect();
+    feed(&mut s, start, &others);
+    let (now, ping) = run_until(&mut s, start, Duration::from_secs(5), first_ping);
+    (s, now, ping)
+}
+
+fn addr_of(s: &Swim, name: &str) -> SocketAddr {
+    s.member(name).unwrap().addr
+}
+
+/// The ping-reqs in `msgs`, with the relay each went to.
+fn ping_reqs(msgs: &[(SocketAddr, Message)]) -> Vec<(SocketAddr, PingReq)> {
+    msgs.iter()
+        .filter_map(|(to, m)| match m {
+            Message::PingReq(r) => Some((*to, r.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reached(s: &mut Swim, now: Instant, relay: SocketAddr, seq: u32, reach: Reach) {
+    let msg = codec::encode_messages("", &[Message::Reached(Reached { seq, reach })]);
+    s.handle_datagram(now, relay, &msg).unwrap();
+}
+
+#[test]
+fn refusals_seen_by_the_prober_and_a_relay_declare_the_target_dead_at_once() {
+    let (mut s, now, ping) = probing(Config::lan());
+    let target = addr_of(&s, &ping.target);
+    s.handle_reach(now, target, Reach::Refused);
+    // One refusal: the relays are asked at once, not after the ack's wait.
+    let reqs = ping_reqs(&sent(&mut s));
+    assert!(!reqs.is_empty(), "the prober asks relays for a second view");
+    assert!(
+        s.member(&ping.target).unwrap().state.is_live(),
+        "one is not enough"
+    );
+    let (relay, req) = &reqs[0];
+    reached(&mut s, now, *relay, req.seq, Reach::Refused);
+    assert_eq!(s.member(&ping.target).unwrap().state, State::Dead);
+    assert_eq!(s.stats().deaths_on_evidence, 1);
+    assert_eq!(s.stats().refusals_heard, 2);
+}
+
+#[test]
+fn the_same_vantage_point_twice_is_one_piece_of_evidence() {
+    let (mut s, now, ping) = probing(Config::lan());
+    let target = addr_of(&s, &ping.target);
+    s.handle_reach(now, target, Reach::Refused);
+    s.handle_reach(now, target, Reach::Refused);
+    let reqs = ping_reqs(&sent(&mut s));
+    let (relay, req) = &reqs[0];
+    reached(&mut s, now, *relay, req.seq, Reach::Refused);
+    reached(&mut s, now, *relay, req.seq, Reach::Refused);
+    assert_eq!(s.stats().deaths_on_evidence, 1, "prober plus one relay");
+    // Reports for another probe's seq, or about an address not probed, change nothing.
+    let (mut s, now, ping) = probing(Config::lan());
+    s.handle_reach(now, addr(4321), Reach::Refused);
+    reached(&mut s, now, addr(3), 0xdead, Reach::Refused);
+    assert!(s.member(&ping.target).unwrap().state.is_live());
+    assert_eq!(s.stats().refusals_heard, 0);
+}
+
+/// Runs `s` (nobody answers) until `name` is dead; returns when it became suspect and when
+/// it died.
+fn suspect_then_dead(s: &mut Swim, from: Instant, name: &str) -> (Instant, Instant) {
+    let mut now = from;
+    let mut suspected = None;
+    while s.member(name).unwrap().state != State::Dead {
+        if suspected.is_none() && s.member(name).unwrap().state == State::Suspect {
+            suspected = Some(now);
+        }
+        let _ = sent(s);
+        now = s.poll_timeout();
+        assert!(now - from < Duration::from_secs(120), "never declared dead");
+        s.handle_timeout(now);
+    }
+    (suspected.expect("suspected first"), now)
+}
+
+#[test]
+fn one_refusal_alone_only_shortens_the_suspicion_to_its_minimum() {
+    let cfg = Config::lan();
+    let (mut s, now, ping) = probing(cfg.clone());
+    s.handle_reach(now, addr_of(&s, &ping.target), Reach::Refused);
+    let (suspected, died) = suspect_then_dead(&mut s, now, &ping.target);
+    let min = suspicion_min_timeout(cfg.suspicion_mult, 5, cfg.probe_interval);
+    assert_eq!(s.stats().deaths_on_evidence, 0);
+    // `suspected` is sampled at timer steps, so it is no later than the real start.
+    assert!(died - suspected <= min, "{:?} > {min:?}", died - suspected);
+    assert!(
+        min < min * cfg.suspicion_max_timeout_mult,
+        "a lone accuser would wait longer"
+    );
+}
+
+#[test]
+fn a_host_seen_up_holds_its_suspicion_for_the_stall_timeout_despite_confirmations() {
+    let cfg = Config::lan();
+    let (mut s, now, ping) = probing(cfg.clone());
+    s.handle_reach(now, addr_of(&s, &ping.target), Reach::HostUp);
+    let (at, rumour) = run_until(&mut s, now, Duration::from_secs(5), |msgs| {
+        msgs.iter().find_map(|(_, m)| match m {
+            Message::Update(Update::Suspect(x)) if x.from == "a" => Some(x.clone()),
+            _ => None,
+        })
+    });
+    assert_eq!(
+        rumour.reach,
+        Some(Reach::HostUp),
+        "the suspicion carries the live host"
+    );
+    assert_eq!(s.stats().stalls_seen, 1);
+    // Two more accusers would bring Lifeguard's timeout to its minimum.
+    feed(
+        &mut s,
+        at,
+        &[
+            suspect(&ping.target, 1, 0, "n3"),
+            suspect(&ping.target, 1, 0, "n4"),
+        ],
+    );
+    let (_, died) = suspect_then_dead(&mut s, at, &ping.target);
+    assert!(died - at >= cfg.stall_timeout, "{:?}", died - at);
+}
+
+#[test]
+fn a_suspicion_passed_on_keeps_the_news_of_a_live_host() {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    feed(&mut s, start, &(2..6).map(alive_update).collect::<Vec<_>>());
+    let mut up = suspect("n2", 1, 0, "n3");
+    if let Update::Suspect(x) = &mut up {
+        x.reach = Some(Reach::HostUp);
+    }
+    feed(&mut s, start, &[up]);
+    let _ = sent(&mut s);
+    feed(&mut s, start, &[suspect("n2", 1, 0, "n4")]);
+    let rumours = run_until(&mut s, start, Duration::from_secs(5), |msgs| {
+        let found: Vec<Suspect> = msgs
+            .iter()
+            .filter_map(|(_, m)| match m {
+                Message::Update(Update::Suspect(x)) if x.from == "n4" => Some(x.clone()),
+                _ => None,
+            })
+            .collect();
+        (!found.is_empty()).then_some(found)
+    })
+    .1;
+    assert!(rumours.iter().all(|x| x.reach == Some(Reach::HostUp)));
+}
+
+#[test]
+fn with_crash_evidence_off_refusals_change_nothing() {
+    let mut cfg = Config::lan();
+    cfg.crash_evidence = false;
+    let (mut s, now, ping) = probing(cfg);
+    s.handle_reach(now, addr_of(&s, &ping.target), Reach::Refused);
+    assert!(
+        ping_reqs(&sent(&mut s)).is_empty(),
+        "no early indirect probe"
+    );
+    reached(&mut s, now, addr(3), ping.seq, Reach::Refused);
+    assert_eq!(s.stats().refusals_heard, 0);
+    assert!(s.member(&ping.target).unwrap().state.is_live());
+}
+
+#[test]
+fn a_relay_tells_the_prober_once_what_its_driver_saw_of_the_target() {
+    let start = Instant::now();
+    let mut r = node("r", 3, start);
+    feed(&mut r, start, &[alive_update(1), alive_update(2)]);
+    let req = PingReq {
+        seq: 77,
+        target: "n2".into(),
+        addr: addr(2),
+    };
+    let msg = codec::encode_messages("", &[Message::PingReq(req)]);
+    r.handle_datagram(start, addr(1), &msg).unwrap();
+    let streams: Vec<Transmit> = std::iter::from_fn(|| r.poll_transmit())
+        .filter(|t| t.channel == Channel::Stream)
+        .collect();
+    assert_eq!(
+        streams.len(),
+        1,
+        "the relay tries the target's stream port too"
+    );
+    assert_eq!(streams[0].to, addr(2));
+    r.handle_reach(start, addr(2), Reach::Refused);
+    r.handle_reach(start, addr(2), Reach::Refused);
+    let told: Vec<(SocketAddr, Reached)> = sent(&mut r)
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::Reached(x) => Some((to, x)),
+            _ => None,
+        })
+        .collect();
+    let expect = Reached {
+        seq: 77,
+        reach: Reach::Refused,
+    };
+    assert_eq!(told, vec![(addr(1), expect)]);
+}
+
+#[test]
+fn a_dead_member_that_answers_a_ping_gets_a_full_state_exchange() {
+    let start = Instant::now();
+    let mut s = node("a", 1, start);
+    feed(&mut s, start, &[alive_update(2), alive_update(3)]);
+    feed(&mut s, start, &[dead("n3", 1, 0)]);
+    // One live peer, one dead: the dead one is pinged every reconnect interval.
+    let (at, ping) = run_until(&mut s, start, Duration::from_secs(5), |msgs| {
+        msgs.iter().find_map(|(to, m)| match m {
+            Message::Ping(p) if *to == addr(3) => Some(p.clone()),
+            _ => None,
+        })
+    });
+    assert_eq!(ping.target, "n3");
+    assert!(s.stats().dead_pings_sent >= 1);
+    ack(&mut s, at, addr(3), ping.seq);
+    let streams: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit())
+        .filter(|t| t.channel == Channel::Stream)
+        .collect();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].to, addr(3), "its answer starts the merge");
 }

@@ -10,7 +10,7 @@ use swimring::wire::forward::ForwardFrame;
 use swimring::wire::user::{MessageDatagram, ReliableMessage};
 use swimring::wire::{
     Ack, Alive, Dead, Epoch, Left, MAX_NAME_LEN, Member, Message, Nack, Ping, PingReq, PushPull,
-    State, Suspect, Update,
+    Reach, Reached, State, Suspect, Update,
 };
 
 fn limits() -> Limits {
@@ -54,14 +54,15 @@ fn update() -> impl Strategy<Value = Update> {
                 meta
             })
         ),
-        (name(), any::<u64>(), any::<u32>(), name()).prop_map(|(name, run, incarnation, from)| {
-            Update::Suspect(Suspect {
+        (name(), any::<u64>(), any::<u32>(), name(), reach_opt()).prop_map(
+            |(name, run, incarnation, from, reach)| Update::Suspect(Suspect {
                 name,
                 run,
                 incarnation,
                 from,
+                reach,
             })
-        }),
+        ),
         (name(), any::<u64>(), any::<u32>(), name()).prop_map(|(name, run, incarnation, from)| {
             Update::Dead(Dead {
                 name,
@@ -78,6 +79,14 @@ fn update() -> impl Strategy<Value = Update> {
             })
         }),
     ]
+}
+
+fn reach() -> impl Strategy<Value = Reach> {
+    prop_oneof![Just(Reach::Refused), Just(Reach::HostUp)]
+}
+
+fn reach_opt() -> impl Strategy<Value = Option<Reach>> {
+    prop::option::of(reach())
 }
 
 fn member_state() -> impl Strategy<Value = Member> {
@@ -117,6 +126,7 @@ fn message() -> impl Strategy<Value = Message> {
                 members
             })),
         any::<u64>().prop_map(|epoch| Message::Epoch(Epoch { epoch })),
+        (any::<u32>(), reach()).prop_map(|(seq, reach)| Message::Reached(Reached { seq, reach })),
     ]
 }
 

@@ -165,7 +165,7 @@ mod tests {
             ..Stats::default()
         };
         let list = s.counters();
-        assert_eq!(list.len(), 18);
+        assert_eq!(list.len(), 22);
         let r = list.iter().find(|c| c.name == "refutations").unwrap();
         assert_eq!(
             (r.value, r.help),

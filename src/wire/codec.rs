@@ -651,6 +651,22 @@ mod tests {
     }
 
     #[test]
+    fn an_older_peers_suspect_reads_as_no_evidence() {
+        let s = Suspect {
+            name: "b".into(),
+            run: 7,
+            incarnation: 3,
+            from: "a".into(),
+            reach: None,
+        };
+        let older = (&s.name, s.run, s.incarnation, &s.from);
+        let frame = body(tag::SUSPECT, &older);
+        let bytes = encode_envelope("", vec![frame]);
+        let env = decode(&bytes, "", &limits(), Transport::Datagram).unwrap();
+        assert_eq!(env.messages, vec![Message::Update(Update::Suspect(s))]);
+    }
+
+    #[test]
     fn bounds_are_enforced() {
         let l = limits();
         let big_meta = encode_messages("", [&alive("n", 513)]);
