@@ -9,20 +9,28 @@ Both run on the same kind of hosts: one network namespace per agent on a private
             median host (one lost rumour delays the first figure to the next push-pull)
   traffic   bytes each host sends per second in a steady, healthy mesh (veth counters), and
             each agent's CPU (utime + stime from /proc) over the same window
-  detect    --kills rounds of kill -9 one agent (then restart it): time until the first
+  detect    --rounds of kill -9 one agent (then restart it): time until the first
             survivor suspects it, and until the first and the last survivor declare it dead
             (event timestamps); medians over the rounds, and the slowest round
-  loss      10% random loss on every survivor's link (nft numgen) for --loss-secs: how many
-            times a live member is declared dead. Suspicions are counted too, but do not
-            compare them: swimring emits member_suspect on every member that hears of one,
-            serf logs only on the member that raised it.
+  cutoff    --rounds of cutting one host off (nft drops every packet to and from it, as a
+            host that lost power): time until every other host declares it dead; then the
+            rules go and the time until it and the rest have seen each other come back
+  partition --rounds of a split into the first 3 hosts and the rest: once each side has
+            declared the other dead, the rules go, and the time until every host has seen
+            every member of the other side come back (one mesh again)
+  pause     SIGSTOP one agent for each of --pauses seconds, then SIGCONT: how many hosts
+            declared it dead, watched --pause-watch seconds past the resume
+  loss      for each of --loss-percents, random loss on every host's link (nft numgen) for
+            --loss-secs: how many times a live member is declared dead. Suspicions are counted
+            too, but do not compare them: swimring emits member_suspect on every member that
+            hears of one, serf logs only on the member that raised it.
 
 Event times: swimring prints `{"ts": ..., "event": ...}` lines with --events json and its own
 timestamp. serf's event handlers are coalesced (up to 3 s), which would blur detection, so
 serf's log lines (written the moment memberlist tells serf) are stamped as they arrive.
 
 Needs root, iproute2, nftables and serf. Run as root:
-  scripts/compare_serf.py --sizes 10,30,60 --systems serf,swimring --swimring-bin target/release/swimring
+  scripts/compare_serf.py --sizes 8 --systems serf,swimring --swimring-bin target/release/swimring
 """
 
 import argparse
@@ -112,12 +120,30 @@ class Net:
         by = {l["ifname"]: l["stats64"]["rx"]["bytes"] for l in links if "stats64" in l}
         return [by.get(f"h{i}", 0) for i in range(len(self.hosts))]
 
+    def rules(self, i, input_rule, output_rule=None):
+        """Host i's fault table: one rule on its input chain, optionally one on its output."""
+        text = ("table inet swrbfault {\n  chain input {\n"
+                "    type filter hook input priority 0; policy accept;\n"
+                f"    {input_rule}\n  }}\n")
+        if output_rule:
+            text += ("  chain output {\n    type filter hook output priority 0; policy accept;\n"
+                     f"    {output_rule}\n  }}\n")
+        sh("ip", "netns", "exec", self.hosts[i][0], "nft", "-f", "-", input=text + "}\n")
+
     def loss(self, idxs, percent):
         for i in idxs:
-            rules = ("table inet swrbfault {\n  chain input {\n"
-                     "    type filter hook input priority 0; policy accept;\n"
-                     f"    iifname \"eth0\" numgen random mod 100 < {percent} drop\n  }}\n}}\n")
-            sh("ip", "netns", "exec", self.hosts[i][0], "nft", "-f", "-", input=rules)
+            self.rules(i, f"iifname \"eth0\" numgen random mod 100 < {percent} drop")
+
+    def cut_off(self, i):
+        """Host i sends and receives nothing on the bridge: silence, not even a refusal."""
+        self.rules(i, "iifname \"eth0\" drop", "oifname \"eth0\" drop")
+
+    def partition(self, groups):
+        """Each host drops what arrives from hosts of the other groups."""
+        for g, members in enumerate(groups):
+            others = ", ".join(self.hosts[j][1] for h, m in enumerate(groups) if h != g for j in m)
+            for i in members:
+                self.rules(i, f"ip saddr {{ {others} }} drop")
 
     def heal(self, idxs):
         for i in idxs:
@@ -187,6 +213,10 @@ class Agent:
     def kill(self):
         self.proc.kill()
         self.proc.wait()
+
+    def signal(self, sig):
+        """Signals the agent itself (the process `ip netns exec` became)."""
+        os.kill(self.proc.pid, sig)
 
     def close(self):
         if self.proc.poll() is None:
@@ -266,27 +296,17 @@ def run_one(system, bin_, n, args, logdir):
         print(f"  {system} {n}: {out['bytes_per_node_s']} B/node/s, "
               f"{out['cpu_pct_per_node']} % of a core per node", flush=True)
 
-        out.update(detect(system, bin_, net, agents, seed, args, logdir))
-        if args.loss_secs <= 0:
-            return out
-
-        # The last victim stays dead; the others run 10% loss on their links.
-        survivors = agents[:-1]
-        victim = agents[-1].name
-        time.sleep(args.settle)
-        t_loss = time.time()
-        net.loss(range(n - 1), 10)
-        time.sleep(args.loss_secs)
-        net.heal(range(n - 1))
-        time.sleep(5)  # deaths raised during the loss may take a moment to be logged
-        false = [(a.name, m) for a in survivors for t, m in a.seen("member_dead", t_loss) if m != victim]
-        suspects = [(a.name, m) for a in survivors for t, m in a.seen("member_suspect", t_loss) if m != victim]
-        out["loss_secs"] = args.loss_secs
-        out["false_deaths"] = len(false)
-        out["false_dead_members"] = len({m for _, m in false})
-        out["suspicions"] = len(suspects)
-        print(f"  {system} {n}: {len(false)} false death events ({out['false_dead_members']} members), "
-              f"{len(suspects)} suspicion events in {args.loss_secs}s of 10% loss", flush=True)
+        phases = args.phases.split(",")
+        if "detect" in phases:
+            out.update(detect(system, bin_, net, agents, seed, args, logdir))
+        if "cutoff" in phases:
+            out.update(cutoff(system, net, agents, args))
+        if "partition" in phases:
+            out.update(partition(system, net, agents, args))
+        if "pause" in phases:
+            out.update(pauses(system, agents, args))
+        if "loss" in phases:
+            out.update(losses(system, net, agents, args))
     finally:
         for a in agents:
             a.close()
@@ -299,73 +319,199 @@ def median(xs):
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
+def first_times(observers, event, member, since):
+    """Per observer, when it first logged `event` about `member` at or after `since`; None
+    until every observer has."""
+    times = []
+    for a in observers:
+        ts = [t for t, m in a.seen(event, since) if m == member]
+        if not ts:
+            return None
+        times.append(min(ts))
+    return times
+
+
+def back_from_dead(agents, since):
+    """When the last (observer, member) pair that was declared dead at or after `since` came
+    back (member_joined after that death); None while any is still dead. 0 if none died."""
+    last = since
+    for a in agents:
+        dead_at = {}
+        for t, m in a.seen("member_dead", since):
+            dead_at[m] = max(t, dead_at.get(m, t))
+        for m, t_dead in dead_at.items():
+            back = [t for t, j in a.seen("member_joined", t_dead) if j == m]
+            if not back:
+                return None
+            last = max(last, min(back))
+    return last
+
+
+def summarise(system, n, phase, rounds, keys):
+    out = {phase: rounds}
+    for k in keys:
+        out[f"{phase}_{k}"] = round(median([r[k] for r in rounds]), 3)
+        out[f"{phase}_{k}_max"] = max(r[k] for r in rounds)
+    medians = ", ".join(f"{k} {out[f'{phase}_{k}']} s (max {out[f'{phase}_{k}_max']} s)" for k in keys)
+    print(f"  {system} {n}: {phase}, medians over {len(rounds)} rounds: {medians}", flush=True)
+    return out
+
+
 def detect(system, bin_, net, agents, seed, args, logdir):
-    """--kills rounds of: kill -9 one agent, time until the first survivor suspects it and until
-    the first and the last survivor declare it dead, then restart it under the same name and
-    wait until every other agent has seen it join again. Each round's victim is another host
-    (never host 0); the last one stays dead. One kill is one random draw (who probes the victim
-    first, how many peers confirm), so the medians over the rounds are what to compare."""
+    """--rounds rounds of: kill -9 one agent, time until the first survivor suspects it and
+    until the first and the last survivor declare it dead, then restart it under the same name
+    and wait until every other agent has seen it join again. Each round's victim is another
+    host (never host 0). One kill is one random draw (who probes the victim first, how many
+    peers confirm), so the medians over the rounds are what to compare."""
     n = len(agents)
     rounds = []
-    for r in range(args.kills):
+    for r in range(args.rounds):
         i = n - 1 - r % (n - 1)
         victim = agents[i]
         survivors = [a for a in agents if a is not victim]
         t_kill = time.time()
         victim.kill()
-
-        def first_times(event):
-            times = []
-            for a in survivors:
-                ts = [t for t, m in a.seen(event, t_kill) if m == victim.name]
-                if not ts:
-                    return None
-                times.append(min(ts))
-            return times
-
-        wait(f"{system} {n}: all survivors declare {victim.name} dead", 300, lambda: first_times("member_dead"))
-        dead = first_times("member_dead")
+        wait(f"{system} {n}: all survivors declare {victim.name} dead", 300,
+             lambda: first_times(survivors, "member_dead", victim.name, t_kill))
+        dead = first_times(survivors, "member_dead", victim.name, t_kill)
         suspected = [t for a in survivors for t, m in a.seen("member_suspect", t_kill) if m == victim.name]
         rounds.append({
             "suspect_first_s": round(min(suspected, default=min(dead)) - t_kill, 3),
-            "detect_first_s": round(min(dead) - t_kill, 3),
-            "detect_all_s": round(max(dead) - t_kill, 3),
+            "first_s": round(min(dead) - t_kill, 3),
+            "all_s": round(max(dead) - t_kill, 3),
         })
-        print(f"  {system} {n}: kill {r + 1}/{args.kills}: {rounds[-1]}", flush=True)
-        if r + 1 == args.kills:
-            agents.append(agents.pop(i))  # the dead one last, for the loss phase
-            break
+        print(f"  {system} {n}: kill {r + 1}/{args.rounds}: {rounds[-1]}", flush=True)
         victim.close()
         t_restart = time.time()
         agents[i] = Agent(system, bin_, net, i, [seed], logdir)
-        wait(f"{system} {n}: {victim.name} rejoins", 120, lambda: all(
-            any(m == victim.name for _, m in a.seen("member_joined", t_restart)) for a in survivors))
+        wait(f"{system} {n}: {victim.name} rejoins", 120,
+             lambda: first_times(survivors, "member_joined", victim.name, t_restart))
         time.sleep(args.settle)
-    out = {"kills": rounds}
-    for k in ("suspect_first_s", "detect_first_s", "detect_all_s"):
-        out[k] = round(median([r[k] for r in rounds]), 3)
-    out["detect_all_max_s"] = max(r["detect_all_s"] for r in rounds)
-    print(f"  {system} {n}: medians over {args.kills} kills: suspect {out['suspect_first_s']} s, "
-          f"dead first {out['detect_first_s']} s, all {out['detect_all_s']} s "
-          f"(slowest {out['detect_all_max_s']} s)", flush=True)
+    return summarise(system, n, "kill", rounds, ["suspect_first_s", "first_s", "all_s"])
+
+
+def cutoff(system, net, agents, args):
+    """--rounds rounds of cutting one host off: time until every other host declares it dead,
+    then, with the rules gone, until every death on either side has been undone."""
+    n = len(agents)
+    rounds = []
+    for r in range(args.rounds):
+        i = 1 + r % (n - 1)
+        victim = agents[i]
+        others = [a for a in agents if a is not victim]
+        t_cut = time.time()
+        net.cut_off(i)
+        wait(f"{system} {n}: all others declare {victim.name} dead", 300,
+             lambda: first_times(others, "member_dead", victim.name, t_cut))
+        dead = first_times(others, "member_dead", victim.name, t_cut)
+        # Let the host's own view lose everyone too, as it would behind a real cut.
+        time.sleep(args.settle)
+        t_heal = time.time()
+        net.heal([i])
+        wait(f"{system} {n}: {victim.name} merges back", 300, lambda: back_from_dead(agents, t_cut))
+        rounds.append({
+            "all_dead_s": round(max(dead) - t_cut, 3),
+            "heal_s": round(back_from_dead(agents, t_cut) - t_heal, 3),
+        })
+        print(f"  {system} {n}: cut off {r + 1}/{args.rounds}: {rounds[-1]}", flush=True)
+        time.sleep(args.settle)
+    return summarise(system, n, "cutoff", rounds, ["all_dead_s", "heal_s"])
+
+
+def partition(system, net, agents, args):
+    """--rounds rounds of a 3 | rest split: once each side has declared the other dead, the
+    rules go; the time until every host has seen every member of the other side come back."""
+    n = len(agents)
+    a, b = list(range(3)), list(range(3, n))
+    rounds = []
+    for r in range(args.rounds):
+        t_split = time.time()
+        net.partition([a, b])
+
+        def split_seen():
+            for side, other in ((a, b), (b, a)):
+                for o in other:
+                    if not first_times([agents[i] for i in side], "member_dead", agents[o].name, t_split):
+                        return None
+            return True
+
+        wait(f"{system} {n}: each side declares the other dead", 300, split_seen)
+        time.sleep(args.settle)
+        t_heal = time.time()
+        net.heal(range(n))
+        wait(f"{system} {n}: one mesh again", 300, lambda: back_from_dead(agents, t_split))
+        rounds.append({"heal_s": round(back_from_dead(agents, t_split) - t_heal, 3)})
+        print(f"  {system} {n}: partition {r + 1}/{args.rounds}: {rounds[-1]}", flush=True)
+        time.sleep(args.settle)
+    return summarise(system, n, "partition", rounds, ["heal_s"])
+
+
+def pauses(system, agents, args):
+    """SIGSTOP one agent for each of --pauses seconds: how many hosts declared it (or anyone)
+    dead, from the stop until --pause-watch seconds after the resume."""
+    n = len(agents)
+    victim = agents[n // 2]
+    out = {}
+    for secs in [float(x) for x in args.pauses.split(",")]:
+        t_stop = time.time()
+        victim.signal(signal.SIGSTOP)
+        time.sleep(secs)  # the fault itself lasts this long
+        victim.signal(signal.SIGCONT)
+        time.sleep(args.pause_watch)
+        deaths = [(a.name, m) for a in agents for _, m in a.seen("member_dead", t_stop)]
+        key = f"pause_{secs:g}s_false_deaths"
+        out[key] = len(deaths)
+        print(f"  {system} {n}: SIGSTOP {secs:g} s: {len(deaths)} death events {sorted(set(deaths))}", flush=True)
+        wait(f"{system} {n}: {victim.name} back after the pause", 300, lambda: back_from_dead(agents, t_stop))
+        time.sleep(args.settle)
+    return out
+
+
+def losses(system, net, agents, args):
+    """For each of --loss-percents, that much random loss on every host's link for
+    --loss-secs: death events (all false: every agent stays up) and suspicion events."""
+    n = len(agents)
+    out = {"loss_secs": args.loss_secs}
+    for pct in [int(x) for x in args.loss_percents.split(",")]:
+        t_loss = time.time()
+        net.loss(range(n), pct)
+        time.sleep(args.loss_secs)
+        net.heal(range(n))
+        time.sleep(5)  # deaths raised during the loss may take a moment to be logged
+        false = [(a.name, m) for a in agents for _, m in a.seen("member_dead", t_loss)]
+        suspects = [(a.name, m) for a in agents for _, m in a.seen("member_suspect", t_loss)]
+        out[f"loss_{pct}pct_false_deaths"] = len(false)
+        out[f"loss_{pct}pct_suspicions"] = len(suspects)
+        print(f"  {system} {n}: {len(false)} false death events ({len({m for _, m in false})} members), "
+              f"{len(suspects)} suspicion events in {args.loss_secs:g} s of {pct}% loss", flush=True)
+        wait(f"{system} {n}: whole again after {pct}% loss", 300, lambda: back_from_dead(agents, t_loss))
+        time.sleep(args.settle)
     return out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="10,30,60")
+    p.add_argument("--sizes", default="8")
     p.add_argument("--systems", default="serf,swimring")
     p.add_argument("--swimring-bin", default="target/release/swimring")
     p.add_argument("--serf-bin", default="serf")
+    p.add_argument("--phases", default="detect,cutoff,partition,pause,loss",
+                   help="which of detect,cutoff,partition,pause,loss to run (join and traffic always run)")
     p.add_argument("--steady-secs", type=float, default=20)
     p.add_argument("--settle", type=float, default=5)
-    p.add_argument("--kills", type=int, default=8, help="kill -9 rounds (medians reported)")
-    p.add_argument("--loss-secs", type=float, default=120, help="0 skips the loss phase")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of each of kill, cutoff and partition (medians reported)")
+    p.add_argument("--pauses", default="1,3,5,8", help="SIGSTOP lengths, seconds")
+    p.add_argument("--pause-watch", type=float, default=10, help="seconds watched after each resume")
+    p.add_argument("--loss-percents", default="10,20")
+    p.add_argument("--loss-secs", type=float, default=120)
     p.add_argument("--out", default="compare-serf.json")
     p.add_argument("--logdir", default="/tmp/compare-serf-logs")
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("compare_serf.py needs root (network namespaces, veth, nft)")
+    unknown = set(args.phases.split(",")) - {"detect", "cutoff", "partition", "pause", "loss"}
+    if unknown:
+        sys.exit(f"unknown phases: {', '.join(sorted(unknown))}")
     os.makedirs(args.logdir, exist_ok=True)
     remove_stale()
     bins = {"serf": args.serf_bin, "swimring": os.path.abspath(args.swimring_bin)}
@@ -389,8 +535,7 @@ def main():
 
 
 def print_table(results):
-    keys = ["join_s", "join_median_host_s", "suspect_first_s", "detect_first_s", "detect_all_s", "detect_all_max_s",
-            "bytes_per_node_s", "cpu_pct_per_node", "false_deaths"]
+    keys = sorted({k for r in results for k, v in r.items() if isinstance(v, (int, float)) and k != "nodes"})
     print("\n| nodes | metric | swimring | serf | swimring/serf |")
     print("| ---: | --- | ---: | ---: | ---: |")
     by = {(r["system"], r["nodes"]): r for r in results}

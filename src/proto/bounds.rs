@@ -41,8 +41,11 @@ pub struct Bounds {
     /// A member that joins through a live seed is known to everyone within one push-pull
     /// period (which repairs any lost rumour), the spread of its alive, and one probe.
     pub join: Duration,
-    /// After a partition heals, the sides merge within one reconnect attempt, one push-pull
-    /// period, and the spread of the refutations there and back.
+    /// After a partition heals, the sides merge within one reconnect interval (in a split in
+    /// two, the side no larger than the other counts at least as many dead as live members,
+    /// so each of its nodes pings a dead member every interval), the ping's ack and the
+    /// push-pull it starts (two probe timeouts), and the spread of the refutations there and
+    /// back.
     pub heal: Duration,
 }
 
@@ -62,7 +65,7 @@ pub fn bounds(cfg: &Config, n: usize) -> Bounds {
         crash_detect: round + probe_failure + spread,
         stall: probe_failure + cfg.stall_timeout,
         join: cfg.push_pull_interval + spread + cfg.probe_interval,
-        heal: cfg.reconnect_interval + cfg.push_pull_interval + spread * 2,
+        heal: cfg.reconnect_interval + cfg.probe_timeout * 2 + spread * 2,
     }
 }
 
@@ -91,5 +94,14 @@ mod tests {
             small.stall > Duration::from_secs(5),
             "lan survives a 5 s stall"
         );
+    }
+
+    /// The stall each preset tolerates, as docs/PROTOCOL.md's table gives it.
+    #[test]
+    fn each_preset_tolerates_the_documented_stall() {
+        let stall = |cfg: Config| bounds(&cfg, 8).stall;
+        assert_eq!(stall(Config::lan()), Duration::from_millis(6_500));
+        assert_eq!(stall(Config::wan()), Duration::from_secs(35));
+        assert_eq!(stall(Config::local()), Duration::from_millis(3_200));
     }
 }

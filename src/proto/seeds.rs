@@ -25,8 +25,13 @@ impl SeedRetry {
     pub fn new(cfg: &Config) -> SeedRetry {
         SeedRetry {
             next: cfg.probe_interval,
-            max: cfg.probe_interval * MAX_PROBE_INTERVALS,
+            max: SeedRetry::longest(cfg),
         }
+    }
+
+    /// The longest wait between two attempts under `cfg`.
+    pub fn longest(cfg: &Config) -> Duration {
+        cfg.probe_interval.saturating_mul(MAX_PROBE_INTERVALS)
     }
 
     /// The wait the next [`SeedRetry::next_delay`] returns (for logs).

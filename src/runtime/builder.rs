@@ -183,8 +183,8 @@ impl MeshBuilder {
     /// How long a node started with seeds claims no task while it has not joined (merged a
     /// full state from a member). Past it, the node claims what its view gives it and logs a
     /// warning that it does so without having joined. A node started without seeds claims at
-    /// once. Default [`default_join_wait`]: the reconnect interval plus the stream timeout
-    /// (12.5 s on the LAN preset, 2 s on the local one).
+    /// once. Default [`default_join_wait`]: the longest seed retry wait (ten probe intervals)
+    /// plus the stream timeout (12.5 s on the LAN preset, 3 s on the local one).
     pub fn join_wait(mut self, wait: Duration) -> Self {
         self.join_wait = Some(wait);
         self
@@ -540,13 +540,14 @@ struct Checked {
 /// the request's fields, with margin.
 const FORWARD_FRAMING: usize = 8 << 10;
 
-/// How long a node started with seeds waits for its join before it claims tasks anyway: one
-/// reconnect interval plus one stream timeout. The start's join exchange is bounded by the
-/// stream timeout, and seed retries back off from one probe interval up to the reconnect
-/// interval, so within this wait a node whose seed comes up a little later (nodes started
-/// together) still reaches it, while a node alone on purpose is not kept idle for long.
+/// How long a node started with seeds waits for its join before it claims tasks anyway: the
+/// longest seed retry wait plus one stream timeout. The start's join exchange is bounded by
+/// the stream timeout, and seed retries back off from one probe interval up to
+/// [`SeedRetry::longest`], so within this wait a node whose seed comes up a little later
+/// (nodes started together) still reaches it, while a node alone on purpose is not kept idle
+/// for long.
 pub fn default_join_wait(config: &Config, stream_timeout: Duration) -> Duration {
-    config.reconnect_interval.saturating_add(stream_timeout)
+    SeedRetry::longest(config).saturating_add(stream_timeout)
 }
 
 fn config_error(field: &'static str, reason: impl Into<String>) -> Error {

@@ -1,6 +1,7 @@
 //! The run loop: one task owns the [`Swim`] and feeds it sockets, commands and timers.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -27,6 +28,7 @@ use crate::error::Error;
 use crate::placement::{Balance, FencingToken};
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::Ring;
+use crate::wire::Reach;
 use crate::wire::codec::{Transport, decode_tags, encode_tags};
 use crate::wire::seal::{Keyring, Origin, SEAL_OVERHEAD};
 
@@ -92,6 +94,8 @@ pub(crate) enum Inbound {
         origin: Option<Origin>,
         answered: Option<oneshot::Sender<SeedAnswer>>,
     },
+    /// What a connect this node made said about `addr`'s host (crash evidence).
+    Reach { addr: SocketAddr, reach: Reach },
 }
 
 /// Counters the runtime keeps besides the core's.
@@ -99,6 +103,7 @@ pub(crate) enum Inbound {
 pub(crate) struct Counters {
     pub send_errors: AtomicU64,
     pub recv_errors: AtomicU64,
+    pub icmp_unreachable: AtomicU64,
     pub stream_failures: AtomicU64,
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
@@ -236,6 +241,7 @@ impl Shared {
             protocol: self.read(|s| s.stats.clone()),
             send_errors: c.send_errors.load(Ordering::Relaxed),
             recv_errors: c.recv_errors.load(Ordering::Relaxed),
+            icmp_unreachable: c.icmp_unreachable.load(Ordering::Relaxed),
             stream_failures: c.stream_failures.load(Ordering::Relaxed),
             streams_accepted: c.streams_accepted.load(Ordering::Relaxed),
             streams_refused: c.streams_refused.load(Ordering::Relaxed),
@@ -334,6 +340,8 @@ impl Driver {
             tokio::select! {
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, from)) => self.datagram(from, &buf[..n]),
+                    // An ICMP error queued for a datagram this node sent, not a failed read.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => self.socket_errors(),
                     Err(e) => {
                         Counters::bump(&self.shared.counters.recv_errors);
                         tracing::debug!(error = %e, "UDP receive failed");
@@ -493,8 +501,24 @@ impl Driver {
                     });
                 }
             }
+            Inbound::Reach { addr, reach } => self.swim.handle_reach(now(), addr, reach),
         }
     }
+
+    /// The UDP socket reported an error: reads its error queue and tells the core which
+    /// destinations refused datagrams (ICMP port unreachable; see [`icmp`](super::icmp)).
+    #[cfg(target_os = "linux")]
+    fn socket_errors(&mut self) {
+        let at = now();
+        for addr in super::icmp::drain(&*self.udp) {
+            Counters::bump(&self.shared.counters.icmp_unreachable);
+            self.swim.handle_reach(at, addr, Reach::Refused);
+        }
+    }
+
+    /// Without an error queue, a socket error tells nothing more.
+    #[cfg(not(target_os = "linux"))]
+    fn socket_errors(&mut self) {}
 
     /// Sends what the core queued, publishes its events and refreshes the snapshot. With
     /// `join`, stream transmits to those addresses report whether they were answered.
@@ -575,7 +599,17 @@ impl Driver {
 
     fn send_datagram(&mut self, t: Transmit) {
         let payload = self.seal(Transport::Datagram, t.payload);
-        match self.udp.try_send_to(&payload, t.to) {
+        let mut sent = self.udp.try_send_to(&payload, t.to);
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+        {
+            // The refusal is an earlier datagram's ICMP error, reported once on whichever
+            // call comes next (this send, which it failed): read it, then send again.
+            self.socket_errors();
+            sent = self.udp.try_send_to(&payload, t.to);
+        }
+        match sent {
             Ok(_) => {}
             Err(e) => {
                 // A full send buffer drops the datagram, as the network might: the protocol
@@ -599,7 +633,16 @@ impl Driver {
                     let _ = tx.send(a);
                 }
             };
-            match net::exchange(to, &payload, max, limit).await {
+            // Best effort: a full queue drops the evidence, not the exchange.
+            let reached = |reach| {
+                if inbound
+                    .try_send(Inbound::Reach { addr: to, reach })
+                    .is_err()
+                {
+                    tracing::debug!(%to, ?reach, "connect outcome not reported: queue full");
+                }
+            };
+            match net::exchange(to, &payload, max, limit, reached).await {
                 Ok(Some(bytes)) => {
                     // A reply that does not open tells this node nothing.
                     let Some(u) = shared.open(Transport::Stream, &bytes) else {

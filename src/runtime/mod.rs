@@ -40,6 +40,8 @@ mod clock;
 mod driver;
 mod events;
 mod forward;
+#[cfg(target_os = "linux")]
+mod icmp;
 mod join;
 mod messages;
 mod net;
@@ -97,6 +99,8 @@ crate::proto::counters! {
         pub send_errors: u64,
         /// Errors reading the UDP socket.
         pub recv_errors: u64,
+        /// ICMP port unreachable heard for datagrams this node sent (Linux): each is reported to the core as crash evidence about its destination.
+        pub icmp_unreachable: u64,
         /// Stream exchanges that failed either way (connect refused, timeout, oversize frame, peer hung up).
         pub stream_failures: u64,
         /// Inbound TCP connections accepted.

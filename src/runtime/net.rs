@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::error::Error;
+use crate::wire::Reach;
 
 /// Requested socket buffer size. The kernel caps it (`net.core.rmem_max`/`wmem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -58,9 +59,15 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<Bound, Error> {
     ))
 }
 
-fn udp_socket(addr: SocketAddr) -> io::Result<Socket> {
+pub(crate) fn udp_socket(addr: SocketAddr) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
+    // Best effort: without it, a crashed peer's port refusing datagrams goes unheard and
+    // only silence (or a refused stream) tells.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = super::icmp::enable(&s, addr) {
+        tracing::debug!(error = %e, "cannot ask for ICMP errors on the UDP socket");
+    }
     // Best effort: a smaller buffer only means more loss under bursts.
     if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
         tracing::debug!(error = %e, "cannot raise the UDP receive buffer");
@@ -155,15 +162,25 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     Ok(Some(buf.into()))
 }
 
-/// Sends one stream request and reads at most one reply, all within `limit`.
+/// Sends one stream request and reads at most one reply, all within `limit`. `reached`
+/// learns what the connect said about `to`'s host as soon as it is known, before any reply:
+/// [`Reach::HostUp`] once the handshake completes, [`Reach::Refused`] if it was refused. A
+/// connect that times out or fails otherwise tells nothing.
 pub(crate) async fn exchange(
     to: SocketAddr,
     payload: &[u8],
     max: usize,
     limit: Duration,
+    reached: impl FnOnce(Reach),
 ) -> io::Result<Option<Bytes>> {
     let work = async {
-        let mut s = TcpStream::connect(to).await?;
+        let connected = TcpStream::connect(to).await;
+        match &connected {
+            Ok(_) => reached(Reach::HostUp),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => reached(Reach::Refused),
+            Err(_) => {}
+        }
+        let mut s = connected?;
         s.set_nodelay(true)?;
         write_frame(&mut s, payload).await?;
         read_frame(&mut s, max).await
@@ -193,5 +210,24 @@ mod tests {
         // A huge announced length is refused without allocating it.
         let huge = u32::MAX.to_be_bytes();
         assert!(read_frame(&mut &huge[..], 1 << 20).await.is_err());
+    }
+
+    /// What `exchange` tells of the connect: a listener's host is up before it replies (it
+    /// never does here), a closed port is refused.
+    #[tokio::test]
+    async fn exchange_reports_the_connect_outcome() {
+        let limit = Duration::from_millis(200);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap();
+        let mut seen = None;
+        let r = exchange(open, b"hi", 16, limit, |r| seen = Some(r)).await;
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(seen, Some(Reach::HostUp));
+
+        drop(listener);
+        let mut seen = None;
+        let r = exchange(open, b"hi", 16, limit, |r| seen = Some(r)).await;
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(seen, Some(Reach::Refused));
     }
 }

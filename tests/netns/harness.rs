@@ -111,6 +111,9 @@ impl Agent {
                 c.suspicion_mult = 4;
                 c.suspicion_confirmations = 2;
                 c.reconnect_interval = Duration::from_secs(30);
+                // memberlist has neither crash evidence nor stall patience.
+                c.crash_evidence = false;
+                c.stall_timeout = Duration::ZERO;
                 c
             }
         }
@@ -158,11 +161,6 @@ impl Bounds {
         }
     }
 
-    /// [`swimring::proto::Bounds::min_suspicion`], as is.
-    pub fn min_suspicion(&self, n: usize) -> Duration {
-        bounds(&self.cfg, n).min_suspicion
-    }
-
     /// [`swimring::proto::Bounds::probe_failure`], as is.
     pub fn probe_failure(&self) -> Duration {
         bounds(&self.cfg, 1).probe_failure
@@ -181,6 +179,22 @@ impl Bounds {
     /// [`swimring::proto::Bounds::detect`], with room.
     pub fn detect(&self, n: usize) -> Duration {
         bounds(&self.cfg, n).detect * SLACK + SLACK_FIXED
+    }
+
+    /// A crashed process on a live host: [`swimring::proto::Bounds::crash_detect`] with room
+    /// if the agents use crash evidence, else [`Bounds::detect`].
+    pub fn crash(&self, n: usize) -> Duration {
+        if self.cfg.crash_evidence {
+            bounds(&self.cfg, n).crash_detect * SLACK + SLACK_FIXED
+        } else {
+            self.detect(n)
+        }
+    }
+
+    /// The longest a suspicion raised about a silent member can last, as is: Lifeguard's
+    /// maximum, or the stall patience if its host is known up.
+    pub fn longest_suspicion(&self, n: usize) -> Duration {
+        self.max_suspicion(n).max(self.cfg.stall_timeout)
     }
 
     /// [`swimring::proto::Bounds::join`], with room, plus process start-up.
@@ -888,6 +902,16 @@ impl Cluster {
             i,
             &["iifname \"eth0\" meta l4proto udp drop".to_owned()],
             &[],
+        );
+    }
+
+    /// Host `i` drops every packet to and from the bridge, as a host that lost power or its
+    /// cable: nothing it sends arrives, nothing sent to it is answered, not even refused.
+    pub fn cut_off(&self, i: usize) {
+        self.set_rules(
+            i,
+            &["iifname \"eth0\" drop".to_owned()],
+            &["oifname \"eth0\" drop".to_owned()],
         );
     }
 

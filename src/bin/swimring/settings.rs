@@ -122,8 +122,9 @@ pub struct AgentArgs {
     #[arg(long, env = "SWIMRING_LEAVE_TIMEOUT")]
     leave_timeout: Option<f64>,
     /// Seconds a node started with seeds claims no task while it has not joined (received a
-    /// member's full state); past it, it claims anyway and logs a warning [default: the
-    /// reconnect interval plus the stream timeout: 12.5 s on the lan profile, 2 s on local].
+    /// member's full state); past it, it claims anyway and logs a warning [default: ten
+    /// probe intervals (the longest seed retry wait) plus the stream timeout: 12.5 s on the lan
+    /// profile, 3 s on local].
     #[arg(long, env = "SWIMRING_JOIN_WAIT")]
     join_wait: Option<f64>,
     /// A file of cluster keys, one base64 key per line, the first sealing what this agent
