@@ -777,6 +777,42 @@ fn the_same_vantage_point_twice_is_one_piece_of_evidence() {
     assert_eq!(s.stats().refusals_heard, 0);
 }
 
+/// A live member whose port refused something sent outside a probe is probed at once, if no
+/// probe is in flight, ahead of its turn; with crash evidence off the refusal changes nothing.
+#[test]
+fn a_refusal_outside_a_probe_makes_that_member_the_next_probe_at_once() {
+    for evidence in [true, false] {
+        let mut cfg = Config::lan();
+        cfg.crash_evidence = evidence;
+        let (mut s, now, ping) = probing(cfg);
+        let target = addr_of(&s, &ping.target);
+        let ack = codec::encode_messages("", &[Message::Ack(Ack { seq: ping.seq })]);
+        s.handle_datagram(now, target, &ack).unwrap();
+        let _ = sent(&mut s);
+        // The member probed last in the round: without the refusal, the furthest away.
+        let other = (2..6)
+            .map(|i| format!("n{i}"))
+            .find(|n| *n != ping.target)
+            .unwrap();
+        let refusing = addr_of(&s, &other);
+        s.handle_reach(now, refusing, Reach::Refused);
+        if !evidence {
+            assert!(
+                s.poll_timeout() > now,
+                "evidence off: the probe stays on its schedule"
+            );
+            continue;
+        }
+        assert_eq!(s.poll_timeout(), now, "the next probe is due at once");
+        s.handle_timeout(now);
+        let ping = first_ping(&sent(&mut s)).expect("a probe starts");
+        assert_eq!(ping.target, other, "the refusing member is probed first");
+        // A refusal while that probe is in flight is its own evidence.
+        s.handle_reach(now, refusing, Reach::Refused);
+        assert_eq!(s.stats().refusals_heard, 1);
+    }
+}
+
 /// Runs `s` (nobody answers) until `name` is dead; returns when it became suspect and when
 /// it died.
 fn suspect_then_dead(s: &mut Swim, from: Instant, name: &str) -> (Instant, Instant) {

@@ -6,7 +6,8 @@
 //! or opens streams to. During a probe, refusals seen from two vantage points (this node and
 //! a relay of the indirect probe, or two relays) declare the target dead at once; one alone
 //! only shortens the suspicion the failed probe raises, and a live host lengthens it to the
-//! stall patience (see `Suspicion::timeout`). A relay passes on what its own driver saw.
+//! stall patience (see `Suspicion::timeout`). A relay passes on what its own driver saw. A
+//! refusal of anything else sent to a live member (gossip, an ack) makes it the next probe.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -18,8 +19,9 @@ use crate::wire::{Dead, Message, Reach, Reached};
 impl Swim {
     /// The driver learned something about `addr`'s host beyond the protocol's own answers:
     /// a stream connection to it was refused or completed, or a datagram to it drew ICMP
-    /// port unreachable. Reports about addresses this node is not probing or relaying for
-    /// change nothing, so a driver may report every connection it makes.
+    /// port unreachable. A driver may report every connection it makes: a live host matters
+    /// only to the probe or relay of that address, and a refusal anywhere else only brings
+    /// the refusing member's probe forward.
     ///
     /// With [`Config::crash_evidence`](crate::proto::Config::crash_evidence) off, refusals
     /// are ignored.
@@ -40,6 +42,42 @@ impl Swim {
         if self.probe.as_ref().is_some_and(|p| p.addr == addr) {
             let me = self.me.addr;
             self.probe_evidence(now, me, reach);
+        } else if reach == Reach::Refused {
+            self.refused_unprobed(now, addr);
+        }
+    }
+
+    /// `addr` refused something this node sent outside a probe (gossip, an ack, a stream):
+    /// the member there may have crashed. Waiting for its turn in the probe order would
+    /// leave the refusal unused, so it is probed next, and at once if no probe is in flight
+    /// and this node is healthy (Lifeguard: an unhealthy node probes less). The probe still
+    /// needs a second vantage point before anyone dies. One address waits at a time and is
+    /// looked up only when the probe starts, so a flood of refusals (forged or not) costs
+    /// at most one early probe per failed-probe time, and never a scan per report.
+    fn refused_unprobed(&mut self, now: Instant, addr: SocketAddr) {
+        if self.leaving || self.refused.is_some() {
+            return;
+        }
+        self.refused = Some(addr);
+        if self.probe.is_none() && self.awareness.score() == 0 {
+            self.next_probe = self.next_probe.min(now);
+        }
+    }
+
+    /// Queues the member that refused outside a probe, if it is still live, to be probed
+    /// next.
+    pub(super) fn probe_refused_soon(&mut self) {
+        let Some(addr) = self.refused.take() else {
+            return;
+        };
+        let name = self
+            .members
+            .records()
+            .iter()
+            .find(|(_, r)| r.member().addr == addr && r.member().state.is_live())
+            .map(|(name, _)| name.clone());
+        if let Some(name) = name {
+            self.order.probe_soon(&name);
         }
     }
 

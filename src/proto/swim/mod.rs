@@ -75,6 +75,9 @@ pub struct Swim {
     /// The last ping to a dead member (its seq and address): an answer means the member is
     /// back (a healed partition), and a full-state exchange merges the two views.
     revive: Option<(u32, SocketAddr)>,
+    /// A live member's address that refused a datagram or stream outside any probe: probed
+    /// next (see [`Swim::handle_reach`]).
+    refused: Option<SocketAddr>,
     relays: Vec<Relay>,
     suspicions: BTreeSet<(Instant, Name)>,
     next_probe: Instant,
@@ -148,6 +151,7 @@ impl Swim {
             probe: None,
             late: None,
             revive: None,
+            refused: None,
             relays: Vec::new(),
             suspicions: BTreeSet::new(),
             next_probe,

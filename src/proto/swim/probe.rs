@@ -75,6 +75,7 @@ impl Swim {
     }
 
     pub(super) fn start_probe(&mut self, now: Instant) {
+        self.probe_refused_soon();
         let members = &self.members;
         let Some(target) = self.order.next(&mut self.rng, members.live(), |n| {
             members.get(n).is_some_and(|r| r.member().state.is_live())
