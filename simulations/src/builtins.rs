@@ -15,8 +15,18 @@ pub const BUILTINS: &[(&str, &str)] = &[
         "cold-start",
         "every node joins through one seed; watch views converge",
     ),
-    ("kill-one", "one node crashes once the mesh has converged"),
-    ("kill-10pct", "a tenth of the nodes crash at once"),
+    (
+        "kill-one",
+        "one node's process crashes once the mesh has converged (its host refuses)",
+    ),
+    (
+        "kill-10pct",
+        "a tenth of the nodes' processes crash at once (their hosts refuse)",
+    ),
+    (
+        "host-down",
+        "one node's host goes down once the mesh has converged (silence, no refusal)",
+    ),
     (
         "partition-heal",
         "the mesh splits in half for 60 s, then heals",
@@ -35,7 +45,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ),
     (
         "pause-one",
-        "one node stalls for 1 s (less than lan's suspicion timeout)",
+        "one node stalls for 1 s (--pause-s sets the stall; lan tolerates ~6.5 s)",
     ),
     ("isolate-one", "one node is cut off for 60 s, then heals"),
     (
@@ -121,6 +131,12 @@ fn node_faults(s: &mut Scenario) -> bool {
         "cold-start" => s.duration_s = 60.0,
         "kill-one" => {
             s.actions = vec![Crash {
+                at_s: WARM_S,
+                target: Target::count(1),
+            }]
+        }
+        "host-down" => {
+            s.actions = vec![HostDown {
                 at_s: WARM_S,
                 target: Target::count(1),
             }]

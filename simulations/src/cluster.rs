@@ -5,18 +5,45 @@
 //! last queued for the node and ignores older queued wake-ups (a stale-timer check, O(1)),
 //! so rescheduling never searches the heap. Packets are `Bytes` and travel inside the heap
 //! entries. Nothing is O(n) per event.
+//!
+//! # Kernel model
+//!
+//! Besides the protocol's own packets, the engine plays what each node's kernel would say:
+//!
+//! - A **crashed process** ([`Cluster::crash`]) on a live host refuses: a datagram that
+//!   reaches it draws an ICMP port unreachable, a stream request a TCP reset, and either
+//!   reaches the sender one network delay later as a [`Reach::Refused`] (handed to the core
+//!   as [`Swim::handle_reach`]) if the path back is connected. The ICMP message is a
+//!   datagram: loss can drop it (or duplication copy it); the reset is not lost.
+//! - A **host that is down** ([`Cluster::host_down`]) answers nothing, nor does one cut off
+//!   by a partition (its packets never arrive).
+//! - A **paused process** ([`Cluster::pause`]) keeps its sockets: datagrams to it wait in a
+//!   bounded receive buffer ([`RECV_BUFFER_DATAGRAMS`], [`RECV_BUFFER_BYTES`]; more are
+//!   dropped and counted) and are handed over in arrival order when it resumes. A stream
+//!   request to it completes its handshake ([`Reach::HostUp`] at the sender one network
+//!   delay later) and waits in the accept backlog ([`ACCEPT_BACKLOG`]); on resume it is
+//!   served unless it waited longer than the requester's stream timeout (the runtime's
+//!   default, ten probe timeouts), in which case the requester is taken to have given up
+//!   and it is dropped. A stream reply to it waits too, unbounded (TCP flow control).
+//! - A stream request to a running node reports [`Reach::HostUp`] to the requester too (a
+//!   completed handshake): one extra event per stream.
+//! - Only a running process hears a report: one that reaches a paused, crashed or downed
+//!   node is dropped (the probe it was about is long over when a paused one resumes).
+//!
+//! [`KernelStats`] counts all of it.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 use swimring::proto::{Channel, Config, Event, Identity, Interner, Member, SeedRetry, Swim};
 use swimring::wire::codec::{self, Limits, Transport};
-use swimring::wire::{Message, State, Update};
+use swimring::wire::{Message, Reach, State, Update};
 
 use crate::metrics::Metrics;
 use crate::network::{Fate, Network};
@@ -38,7 +65,23 @@ pub struct Observed {
 enum Status {
     Running,
     Paused,
+    /// The process is gone; its host refuses its port.
     Crashed,
+    /// The host itself is gone: nothing answers.
+    HostDown,
+}
+
+/// Datagrams a paused node's receive buffer holds; more are dropped.
+pub const RECV_BUFFER_DATAGRAMS: usize = 256;
+/// Bytes of datagrams a paused node's receive buffer holds; more are dropped.
+pub const RECV_BUFFER_BYTES: usize = 200 << 10;
+/// Stream requests a paused node's accept backlog holds; more are dropped.
+pub const ACCEPT_BACKLOG: usize = 128;
+
+/// How long a requester waits for a stream exchange before giving up: the runtime's default
+/// (`MeshBuilder::stream_timeout`), ten probe timeouts.
+fn stream_timeout(cfg: &Config) -> Duration {
+    cfg.probe_timeout.saturating_mul(10)
 }
 
 struct Node {
@@ -52,6 +95,21 @@ struct Node {
     /// The seeds of its last join, and the core's backoff for trying them again.
     seeds: Vec<NodeId>,
     retry: SeedRetry,
+    /// What the kernel holds for it while it is paused: (arrival ns, input), in order.
+    inbox: VecDeque<(u64, Delivery)>,
+    /// Datagrams, their bytes, and stream requests in `inbox`.
+    inbox_datagrams: usize,
+    inbox_bytes: usize,
+    inbox_streams: usize,
+}
+
+impl Node {
+    fn clear_inbox(&mut self) {
+        self.inbox.clear();
+        self.inbox_datagrams = 0;
+        self.inbox_bytes = 0;
+        self.inbox_streams = 0;
+    }
 }
 
 enum Delivery {
@@ -70,6 +128,12 @@ enum Delivery {
     },
     StreamReply {
         bytes: Bytes,
+    },
+    /// The receiver's kernel learned something about slot `target`'s host (a refusal, a
+    /// completed handshake): handed to the core as [`Swim::handle_reach`].
+    Reach {
+        target: u32,
+        reach: Reach,
     },
     /// Task mode: the placement due for this run (see [`Tasks::request`]).
     Place {
@@ -126,10 +190,34 @@ pub struct EngineStats {
     pub processed: u64,
     /// Heap entries popped, stale timers and packets to stopped nodes included.
     pub popped: u64,
-    /// Datagrams lost by the network.
+    /// Datagrams lost by the network (the kernels' ICMP refusals included).
     pub dropped: u64,
-    /// Datagrams duplicated by the network.
+    /// Datagrams duplicated by the network (ICMP refusals included).
     pub duplicated: u64,
+    /// What the nodes' kernels did (see the module's kernel model).
+    pub kernel: KernelStats,
+}
+
+/// Counters of the kernel model (see the module's documentation); `summary.json` reports them
+/// under `totals.kernel`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KernelStats {
+    /// Refusals ([`Reach::Refused`]) sent back by crashed processes' hosts (ICMP port
+    /// unreachable, TCP reset), whether or not the network then delivered them.
+    pub refusals: u64,
+    /// Completed stream handshakes ([`Reach::HostUp`]) sent back.
+    pub host_ups: u64,
+    /// Reports ([`Reach`]) handed to running nodes ([`Swim::handle_reach`]).
+    pub reaches_delivered: u64,
+    /// Datagrams, stream requests and stream replies queued for a paused node.
+    pub queued_while_paused: u64,
+    /// Queued inputs handed over when their node resumed.
+    pub delivered_after_pause: u64,
+    /// Datagrams and stream requests to a paused node dropped because its receive buffer or
+    /// accept backlog was full.
+    pub dropped_buffer_full: u64,
+    /// Queued stream requests dropped on resume: the requester's stream timeout had passed.
+    pub dropped_stale_streams: u64,
 }
 
 /// A simulated mesh on virtual time.
@@ -302,6 +390,10 @@ impl Cluster {
             events: Vec::new(),
             own: (run, 0),
             seeds: Vec::new(),
+            inbox: VecDeque::new(),
+            inbox_datagrams: 0,
+            inbox_bytes: 0,
+            inbox_streams: 0,
         });
         if let Some(t) = &mut self.tasks {
             t.boot(id, &mut self.nodes[id].swim);
@@ -357,7 +449,7 @@ impl Cluster {
         &self.nodes[id].events
     }
 
-    /// Whether node `id` is running (neither paused nor crashed).
+    /// Whether node `id` is running (not paused, crashed or down).
     pub fn is_running(&self, id: NodeId) -> bool {
         self.nodes[id].status == Status::Running
     }
@@ -408,10 +500,27 @@ impl Cluster {
         self.drain(id);
     }
 
-    /// Node `id` stops at once: no more packets, no more timers.
+    /// Node `id`'s process stops at once: no more packets, no more timers. Its host stays up
+    /// and refuses what is sent to it (see the module's kernel model).
     pub fn crash(&mut self, id: NodeId) {
-        if self.nodes[id].status != Status::Crashed {
-            self.nodes[id].status = Status::Crashed;
+        self.stop(id, Status::Crashed);
+    }
+
+    /// Node `id`'s host goes down (or off the network for good): like [`Cluster::crash`],
+    /// but nothing answers, not even a refusal.
+    pub fn host_down(&mut self, id: NodeId) {
+        self.stop(id, Status::HostDown);
+    }
+
+    fn stop(&mut self, id: NodeId, how: Status) {
+        let was = self.nodes[id].status;
+        if was == how {
+            return;
+        }
+        self.nodes[id].status = how;
+        self.nodes[id].clear_inbox();
+        // A crashed process whose host then goes down is one failure, not two.
+        if !matches!(was, Status::Crashed | Status::HostDown) {
             self.metrics.crashed(self.now, id as u32);
             if let Some(t) = &mut self.tasks {
                 t.crash(id, self.now, self.nodes[id].swim.epoch());
@@ -419,7 +528,8 @@ impl Cluster {
         }
     }
 
-    /// Node `id` stalls (like SIGSTOP): packets sent to it meanwhile are lost.
+    /// Node `id` stalls (like SIGSTOP): its kernel keeps its sockets, so datagrams and stream
+    /// requests sent to it meanwhile wait for it (bounded, see the module's kernel model).
     pub fn pause(&mut self, id: NodeId) {
         if self.nodes[id].status == Status::Running {
             self.nodes[id].status = Status::Paused;
@@ -437,6 +547,7 @@ impl Cluster {
         let now = self.instant(self.now);
         self.nodes[id].swim.handle_timeout(now);
         self.drain(id);
+        self.flush_inbox(id);
         // A placement that fell due during the pause was skipped when it popped (every
         // entry up to now has): it runs now.
         let missed = self.tasks.as_ref().and_then(|t| t.due(id));
@@ -453,6 +564,7 @@ impl Cluster {
         let run = self.new_run(self.nodes[id].swim.local().run);
         self.nodes[id].swim = self.boot(id, &name, cfg, run);
         self.nodes[id].status = Status::Running;
+        self.nodes[id].clear_inbox();
         self.nodes[id].own = (run, 0);
         self.metrics.restarted(self.now, id as u32, run);
         if let Some(t) = &mut self.tasks {
@@ -521,22 +633,131 @@ impl Cluster {
 
     fn deliver(&mut self, e: Entry) {
         let to = e.to as usize;
-        let now = self.instant(self.now);
         let node = &mut self.nodes[to];
         if matches!(e.what, Delivery::Timer) && node.wake != e.at {
             return; // superseded by a later reschedule
         }
-        // A seed retry keeps its schedule through a pause (see `retry_seeds`).
-        if node.status != Status::Running && !matches!(e.what, Delivery::SeedRetry { .. }) {
-            return;
-        }
-        self.stats.processed += 1;
+        let status = node.status;
         match e.what {
-            Delivery::SeedRetry { run } => return self.retry_seeds(to, run),
-            Delivery::Place { run } => return self.place(to, run),
+            // A seed retry keeps its schedule through a pause (see `retry_seeds`).
+            Delivery::SeedRetry { run } => {
+                self.stats.processed += 1;
+                self.retry_seeds(to, run)
+            }
+            Delivery::Timer | Delivery::Place { .. } | Delivery::Reach { .. }
+                if status != Status::Running => {}
+            Delivery::Place { run } => {
+                self.stats.processed += 1;
+                self.place(to, run)
+            }
+            what => self.arrive(to, status, what),
+        }
+    }
+
+    /// A packet (or a timer, or a report) reaches node `to`'s host, whose process is in
+    /// `status`: the kernel model (see the module's documentation).
+    fn arrive(&mut self, to: NodeId, status: Status, what: Delivery) {
+        match (status, &what) {
+            (Status::Running, Delivery::StreamRequest { from, .. }) => {
+                let from = *from as usize;
+                self.answer(to, from, Reach::HostUp, false);
+            }
+            (Status::Running, _) => {}
+            // ICMP port unreachable: a datagram itself.
+            (Status::Crashed, Delivery::Datagram { from, .. }) => {
+                let from = *from as usize;
+                return self.answer(to, from, Reach::Refused, true);
+            }
+            // A TCP reset.
+            (Status::Crashed, Delivery::StreamRequest { from, .. }) => {
+                let from = *from as usize;
+                return self.answer(to, from, Reach::Refused, false);
+            }
+            (Status::Paused, Delivery::StreamRequest { from, .. }) => {
+                let from = *from as usize;
+                self.answer(to, from, Reach::HostUp, false);
+                return self.enqueue(to, what);
+            }
+            (Status::Paused, Delivery::Datagram { .. } | Delivery::StreamReply { .. }) => {
+                return self.enqueue(to, what);
+            }
+            // A reply to a stopped requester, anything to a host that is down.
+            _ => return,
+        }
+        self.input(to, what);
+    }
+
+    /// Node `to`'s kernel tells `from` about `to`'s host, one network delay back, if the
+    /// path back is connected; as a datagram (ICMP, lossy) or on the stream's connection.
+    fn answer(&mut self, to: NodeId, from: NodeId, reach: Reach, datagram: bool) {
+        match reach {
+            Reach::Refused => self.stats.kernel.refusals += 1,
+            Reach::HostUp => self.stats.kernel.host_ups += 1,
+        }
+        let target = to as u32;
+        self.send(to, from, Delivery::Reach { target, reach }, datagram);
+    }
+
+    /// Queues an input for paused node `to`, unless its buffer is full.
+    fn enqueue(&mut self, to: NodeId, what: Delivery) {
+        let node = &mut self.nodes[to];
+        let fits = match &what {
+            Delivery::Datagram { bytes, .. } => {
+                let fits = node.inbox_datagrams < RECV_BUFFER_DATAGRAMS
+                    && node.inbox_bytes + bytes.len() <= RECV_BUFFER_BYTES;
+                if fits {
+                    node.inbox_datagrams += 1;
+                    node.inbox_bytes += bytes.len();
+                }
+                fits
+            }
+            Delivery::StreamRequest { .. } => {
+                let fits = node.inbox_streams < ACCEPT_BACKLOG;
+                node.inbox_streams += usize::from(fits);
+                fits
+            }
+            // An open connection's data: TCP flow control holds it, whatever its size.
+            _ => true,
+        };
+        if fits {
+            node.inbox.push_back((self.now, what));
+            self.stats.kernel.queued_while_paused += 1;
+        } else {
+            self.stats.kernel.dropped_buffer_full += 1;
+        }
+    }
+
+    /// Hands a resumed node what its kernel held for it, in arrival order. A stream request
+    /// older than its requester's stream timeout is dropped (the requester gave up).
+    fn flush_inbox(&mut self, id: NodeId) {
+        let inbox = std::mem::take(&mut self.nodes[id].inbox);
+        self.nodes[id].clear_inbox();
+        for (at, what) in inbox {
+            if let Delivery::StreamRequest { from, .. } = &what {
+                let limit = stream_timeout(self.nodes[*from as usize].swim.config());
+                if self.now - at > limit.as_nanos() as u64 {
+                    self.stats.kernel.dropped_stale_streams += 1;
+                    continue;
+                }
+            }
+            self.stats.kernel.delivered_after_pause += 1;
+            self.input(id, what);
+        }
+    }
+
+    /// Running node `to` handles one input.
+    fn input(&mut self, to: NodeId, what: Delivery) {
+        let now = self.instant(self.now);
+        self.stats.processed += 1;
+        let node = &mut self.nodes[to];
+        match what {
             Delivery::Timer => {
                 node.wake = u64::MAX;
                 node.swim.handle_timeout(now);
+            }
+            Delivery::Reach { target, reach } => {
+                self.stats.kernel.reaches_delivered += 1;
+                node.swim.handle_reach(now, addr_of(target as usize), reach);
             }
             Delivery::Datagram { from, bytes } => {
                 let _ = node
@@ -558,6 +779,9 @@ impl Cluster {
             }
             Delivery::StreamReply { bytes } => {
                 let _ = node.swim.handle_stream(now, &bytes);
+            }
+            Delivery::SeedRetry { .. } | Delivery::Place { .. } => {
+                unreachable!("handled by deliver")
             }
         }
         self.drain(to);
@@ -624,11 +848,12 @@ impl Cluster {
 
     /// The core's seed-retry policy, as the runtime follows it: while the node needs its
     /// seeds, join them again and wait the next backoff. A paused node skips the attempt but
-    /// keeps the schedule (a stopped process's timer fires late, not never); a crashed or
-    /// restarted run's schedule ends.
+    /// keeps the schedule (a stopped process's timer fires late, not never); a crashed,
+    /// downed or restarted run's schedule ends.
     fn retry_seeds(&mut self, id: NodeId, run: u64) {
         let node = &mut self.nodes[id];
-        if node.swim.local().run != run || node.status == Status::Crashed {
+        if node.swim.local().run != run || matches!(node.status, Status::Crashed | Status::HostDown)
+        {
             return;
         }
         if !node.swim.needs_seeds() {
@@ -679,6 +904,7 @@ impl Cluster {
                         from: *from,
                         bytes: bytes.clone(),
                     },
+                    &Delivery::Reach { target, reach } => Delivery::Reach { target, reach },
                     _ => unreachable!("only datagrams are duplicated"),
                 };
                 self.schedule(self.now + d1.as_nanos() as u64, to, what);

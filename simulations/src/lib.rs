@@ -5,8 +5,10 @@
 //! random choice, the network's included, comes from one seed. The same seed and the same
 //! calls give the same trace.
 //!
-//! - [`Cluster`] is the engine, [`Network`] its fault model, [`metrics::Metrics`] what it
-//!   measures (incrementally, from the nodes' events).
+//! - [`Cluster`] is the engine (with a model of what each node's kernel answers: refusals
+//!   from a crashed process's host, a paused process's buffered sockets), [`Network`] its
+//!   fault model, [`metrics::Metrics`] what it measures (incrementally, from the nodes'
+//!   events).
 //! - [`Scenario`] is a timeline of faults (built-in by name, or TOML), [`run`] runs one.
 //! - [`output`] writes `summary.json`, CSV series and SVG plots; [`sweep`] and [`tune`] run
 //!   many scenarios.
@@ -26,7 +28,10 @@ mod tasks;
 pub mod tune;
 
 pub use builtins::BUILTINS;
-pub use cluster::{Bug, Cluster, EngineStats, NodeId, Observed, addr_of};
+pub use cluster::{
+    ACCEPT_BACKLOG, Bug, Cluster, EngineStats, KernelStats, NodeId, Observed, RECV_BUFFER_BYTES,
+    RECV_BUFFER_DATAGRAMS, addr_of,
+};
 pub use handoff::{FencedOut, HandoffSummary, Ledger, LowClaim, TaskChange};
 pub use network::{Burst, Fate, Latency, Network};
 pub use runner::{RunOptions, run};

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use swimring_sim::{BUILTINS, Bug, Latency, RunOptions, Scenario, Start, output, run, sweep, tune};
+use swimring_sim::{
+    Action, BUILTINS, Bug, Latency, RunOptions, Scenario, Start, output, run, sweep, tune,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BugArg {
@@ -53,6 +55,16 @@ struct Cli {
     /// Gossip interval, ms.
     #[arg(long)]
     gossip_interval_ms: Option<u64>,
+    /// Use crash evidence (hosts refusing a crashed process's port): true or false.
+    #[arg(long, value_name = "BOOL")]
+    crash_evidence: Option<bool>,
+    /// Stall patience once a silent member's host is known up, ms.
+    #[arg(long)]
+    stall_timeout_ms: Option<u64>,
+    /// Length of every pause in the scenario, seconds: each resumes this long after it
+    /// began (e.g. `pause-one`'s stall). An error if the scenario has no pause.
+    #[arg(long)]
+    pause_s: Option<f64>,
     /// Uniform datagram loss at the start, 0..=1.
     #[arg(long)]
     loss: Option<f64>,
@@ -170,6 +182,20 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
     t.indirect_checks = cli.indirect_checks.or(t.indirect_checks);
     t.gossip_nodes = cli.gossip_nodes.or(t.gossip_nodes);
     t.gossip_interval_ms = cli.gossip_interval_ms.or(t.gossip_interval_ms);
+    t.crash_evidence = cli.crash_evidence.or(t.crash_evidence);
+    t.stall_timeout_ms = cli.stall_timeout_ms.or(t.stall_timeout_ms);
+    if let Some(v) = cli.pause_s {
+        let mut pauses = 0;
+        for a in &mut s.actions {
+            if let Action::Pause { for_s, .. } = a {
+                *for_s = Some(v);
+                pauses += 1;
+            }
+        }
+        if pauses == 0 {
+            return Err(format!("--pause-s: scenario {} has no pause", s.name));
+        }
+    }
     if let Some(v) = cli.loss {
         s.network.loss = v;
     }
@@ -313,6 +339,7 @@ fn run_one(cli: &Cli, s: &Scenario) -> Result<ExitCode, String> {
             .map_or("never".to_string(), |t| format!("{t:.1} s")),
         sm.trace_hash
     );
+    println!("{}", output::detection_line(sm));
     if let Some(h) = &sm.handoff {
         println!("{}", output::handoff_line(h));
     }

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use crate::handoff::HandoffSummary;
 use crate::metrics::Spread;
-use crate::summary::RunResult;
+use crate::summary::{RunResult, Summary};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> String {
     format!("cannot write {}: {e}", path.display())
@@ -59,6 +59,31 @@ pub fn write_run(dir: &Path, r: &RunResult, plots: bool) -> Result<(), String> {
         detection_cdf_svg(&dir.join("detection_cdf.svg"), r)?;
     }
     Ok(())
+}
+
+/// The detection line of the text summary: crash → first dead declaration and → the last
+/// live observer's (p50/p99/max over the crashes), the dead declarations (how many on crash
+/// evidence: the core's `deaths_on_evidence`) and the false positives.
+pub fn detection_line(s: &Summary) -> String {
+    let spread = |s: &Option<Spread>| match s {
+        Some(s) => format!("p50 {:.3} s, p99 {:.3} s, max {:.3} s", s.p50, s.p99, s.max),
+        None => "none".into(),
+    };
+    let crashes = match s.failures {
+        0 => "0 crashed".to_string(),
+        n => format!(
+            "{n} crashed, {} not declared dead by all; first {}; all {}",
+            s.failures_not_fully_detected,
+            spread(&s.detection_first_s),
+            spread(&s.detection_all_s)
+        ),
+    };
+    format!(
+        "detection: {crashes}; {} dead declarations ({} on evidence), {} false positives",
+        s.dead_events,
+        s.totals.get("deaths_on_evidence"),
+        s.false_positives
+    )
 }
 
 /// Task mode's line of the text summary: handoffs, overlap and gap (p50/p99/max), claims

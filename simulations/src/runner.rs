@@ -157,11 +157,16 @@ impl Runner {
     }
 
     fn act(&mut self, at: u64, a: Action) {
-        if matches!(a, Action::Crash { .. } | Action::Leave { .. }) && self.ring_before.is_none() {
+        if matches!(
+            a,
+            Action::Crash { .. } | Action::HostDown { .. } | Action::Leave { .. }
+        ) && self.ring_before.is_none()
+        {
             self.ring_before = self.ring_of_a_view();
         }
         match a {
             Action::Crash { .. }
+            | Action::HostDown { .. }
             | Action::Restart { .. }
             | Action::Pause { .. }
             | Action::Resume { .. }
@@ -192,6 +197,12 @@ impl Runner {
                 self.mark("crash");
                 for n in self.pick(&target, self.running()) {
                     self.c.crash(n);
+                }
+            }
+            Action::HostDown { target, .. } => {
+                self.mark("host-down");
+                for n in self.pick(&target, self.running()) {
+                    self.c.host_down(n);
                 }
             }
             Action::Restart { target, .. } => {
@@ -454,7 +465,8 @@ impl Runner {
         }
     }
 
-    /// The core's counters summed over every node and every retired run, with the network's.
+    /// The core's counters summed over every node and every retired run, with the network's
+    /// and the kernels'.
     fn totals(&self) -> Totals {
         let mut totals = self.retired.clone();
         for i in 0..self.c.len() {
@@ -463,6 +475,7 @@ impl Runner {
         let es = self.c.engine_stats();
         totals.dropped = es.dropped;
         totals.duplicated = es.duplicated;
+        totals.kernel = es.kernel;
         totals
     }
 

@@ -67,8 +67,16 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
-    /// The targets stop at once (no goodbye).
+    /// The targets' processes stop at once (no goodbye); their hosts stay up and refuse
+    /// what is sent to them (crash evidence).
     Crash {
+        /// When, in seconds.
+        at_s: f64,
+        /// Which running nodes.
+        target: Target,
+    },
+    /// The targets' hosts go down: like `crash`, but nothing answers, not even a refusal.
+    HostDown {
         /// When, in seconds.
         at_s: f64,
         /// Which running nodes.
@@ -82,7 +90,8 @@ pub enum Action {
         /// Which stopped nodes.
         target: Target,
     },
-    /// The targets stall (a stopped process); packets to them are lost.
+    /// The targets stall (a stopped process). Their kernels keep their sockets: datagrams
+    /// wait in a bounded buffer, stream handshakes complete, and both are served on resume.
     Pause {
         /// When.
         at_s: f64,
@@ -197,6 +206,7 @@ impl Action {
     pub fn at_s(&self) -> f64 {
         match *self {
             Action::Crash { at_s, .. }
+            | Action::HostDown { at_s, .. }
             | Action::Restart { at_s, .. }
             | Action::Pause { at_s, .. }
             | Action::Resume { at_s, .. }
@@ -224,6 +234,7 @@ impl Action {
         }
         match self {
             Action::Crash { target, .. }
+            | Action::HostDown { target, .. }
             | Action::Restart { target, .. }
             | Action::Resume { target, .. }
             | Action::Leave { target, .. }

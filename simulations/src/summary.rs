@@ -8,6 +8,7 @@ use swimring::placement::{PlacementConfig, eligible};
 use swimring::proto::{Config, Member, Stats, bounds};
 use swimring::ring::Ring;
 
+use crate::cluster::KernelStats;
 use crate::handoff::HandoffSummary;
 use crate::metrics::{Sample, Spread};
 
@@ -46,7 +47,8 @@ impl Predicted {
 }
 
 /// Counters summed over every node (and every previous run of restarted nodes): the core's
-/// own, under the names [`Stats::counters`] gives them, and the simulated network's.
+/// own, under the names [`Stats::counters`] gives them, and the simulated network's and
+/// kernels'.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     /// Each of the core's counters ([`Stats::counters`]), summed.
@@ -55,6 +57,9 @@ pub struct Totals {
     pub dropped: u64,
     /// Datagrams the network duplicated.
     pub duplicated: u64,
+    /// What the simulated kernels did: refusals, completed handshakes, a paused node's
+    /// buffered input.
+    pub kernel: KernelStats,
 }
 
 impl Totals {

@@ -31,6 +31,9 @@ fn bad_flags_and_files_give_one_error_line() {
         vec!["--loss", "1.5"],
         vec!["--latency", "pareto:1"],
         vec!["--probe-interval-ms", "100", "--probe-timeout-ms", "500"],
+        vec!["--crash-evidence", "maybe"],
+        vec!["--scenario", "kill-one", "--pause-s", "5"],
+        vec!["--scenario", "pause-one", "--pause-s", "-1"],
     ] {
         let (code, _, err) = sim(&args);
         assert_ne!(code, 0, "{args:?}");
@@ -52,7 +55,7 @@ fn a_run_writes_outputs_and_checks_determinism() {
         "--preset",
         "local",
         "--duration-s",
-        "30",
+        "70",
         "--out",
         d,
         "--check-determinism",
@@ -60,6 +63,10 @@ fn a_run_writes_outputs_and_checks_determinism() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("determinism: ok"));
+    assert!(
+        out.contains("detection: 1 crashed, 0 not declared dead by all; first p50 "),
+        "{out}"
+    );
     assert!(dir.join("summary.json").exists() && dir.join("convergence.svg").exists());
     let (code, _, err) = sim(&[
         "--sweep",

@@ -101,10 +101,17 @@ impl Mesh {
         self.c.run_until(limit, |c| Mesh::settled(c, &up))
     }
 
-    /// Long enough for every member to declare a silent one dead and place its tasks.
-    fn until_declared(&mut self) {
-        let d = self.bounds().detect + PLACEMENT_DELAY * 2;
-        self.c.run_for(d);
+    /// Long enough for every member to declare a silent one dead and place its tasks. A
+    /// stalled process on a live host (`stalled`) completes stream handshakes, so its
+    /// suspicion lasts at least the stall patience instead of the maximum suspicion.
+    fn until_declared(&mut self, stalled: bool) {
+        let b = self.bounds();
+        let patience = if stalled {
+            self.cfg.stall_timeout.saturating_sub(b.max_suspicion)
+        } else {
+            Duration::ZERO
+        };
+        self.c.run_for(b.detect + patience + PLACEMENT_DELAY * 2);
     }
 
     fn apply(&mut self, op: &Op) {
@@ -140,14 +147,14 @@ impl Mesh {
             Op::Pause(i) if self.up.len() > 1 => {
                 let n = pick(&self.up, i);
                 self.c.pause(n);
-                self.until_declared();
+                self.until_declared(true);
                 self.c.resume(n);
             }
             // Each side keeps at least one member.
             Op::Split(i) if self.up.len() > 1 => {
                 let side = &self.up[..1 + i % (self.up.len() - 1)];
                 self.c.net.partition(side);
-                self.until_declared();
+                self.until_declared(false);
                 self.c.net.heal();
             }
             _ => {}
