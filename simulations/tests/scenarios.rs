@@ -116,6 +116,9 @@ fn crash_is_detected_by_all_and_reconverges() {
         at_s: 10.0,
         target: Target::count(2),
     }];
+    // Crash evidence ends it within a few probe timeouts: sample often enough to see the
+    // views disagree before they converge again.
+    s.sample_ms = 10.0;
     let r = go(&s);
     let sm = &r.summary;
     assert_eq!(sm.failures, 2);
