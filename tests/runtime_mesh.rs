@@ -66,6 +66,41 @@ async fn crashed_node_is_declared_dead_on_evidence_by_every_survivor() {
     }
 }
 
+/// Each node holds a watch connection to the next member by name; a crash ends it at once,
+/// and the watcher's report sends the core's next probe there. Probes are slowed to one every
+/// 5 s here, so probing alone would usually take seconds to reach the crashed node: the
+/// survivors' `watch_ends` show the watch heard it.
+#[tokio::test]
+async fn a_crash_ends_its_watch_connection_and_is_heard_at_once() {
+    init_tracing();
+    let slow =
+        |b: swimring::MeshBuilder| b.configure(|c| c.probe_interval = Duration::from_secs(5));
+    let seed = slow(builder("w1", lo(7, 1), &[])).start().await.unwrap();
+    let seed_addr = seed.local_addr();
+    let mut nodes = vec![seed];
+    for i in 2..=4u8 {
+        let b = slow(builder(&format!("w{i}"), lo(7, i), &[seed_addr]));
+        nodes.push(b.start().await.unwrap());
+    }
+    let limit = bound(nodes[0].config(), 4);
+    wait_for("four nodes converge", limit, || converged(&nodes)).await;
+    wait_for("every node holds a watch", limit, || {
+        nodes.iter().all(|n| n.stats().watches_taken >= 1)
+    })
+    .await;
+    let (crashed, survivors) = nodes.split_last().unwrap();
+    crashed.shutdown().await;
+    wait_for("every survivor marks w4 dead", limit, || {
+        survivors.iter().all(|s| sees(s, "w4", State::Dead))
+    })
+    .await;
+    let ends: u64 = survivors.iter().map(|s| s.stats().watch_ends).sum();
+    assert!(ends >= 1, "no survivor heard w4's watch connection end");
+    for s in survivors {
+        s.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn leaving_node_is_marked_left_by_every_survivor() {
     let nodes = five(3).await;

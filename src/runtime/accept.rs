@@ -1,6 +1,6 @@
 //! The TCP side of the gossip port: accepting connections, bounded in number, and serving
 //! each one's single request through the run loop, or handing a forward connection to
-//! [`forward`]. Apart from the driver so the loop file holds the loop.
+//! [`forward`] and a watch connection to [`watch`]. Apart from the driver so the loop file holds the loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::driver::{Counters, Inbound, Shared};
-use super::{forward, net};
+use super::{forward, net, watch};
 use crate::wire::codec::Transport;
 
 /// Inbound TCP connections served at once; more are closed at once (bounded memory).
@@ -88,6 +88,10 @@ async fn serve(
     if crate::wire::codec::starts_forward_connection(&bytes) {
         drop(permit);
         return forward::serve(stream, (bytes, origin), Arc::clone(shared)).await;
+    }
+    if crate::wire::codec::is_watch(&bytes, &shared.label) {
+        drop(permit);
+        return watch::hold(stream, &shared.watchers).await;
     }
     let (tx, rx) = oneshot::channel();
     let request = Inbound::Request {

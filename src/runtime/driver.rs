@@ -13,7 +13,6 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::accept;
 use super::clock::now;
 use super::events::TaskChange;
 use super::forward::Forwarding;
@@ -24,6 +23,7 @@ use super::placing::Placing;
 use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
 use super::{MeshStats, resolve};
+use super::{accept, watch};
 use crate::error::Error;
 use crate::placement::{Balance, FencingToken};
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
@@ -104,6 +104,8 @@ pub(crate) struct Counters {
     pub send_errors: AtomicU64,
     pub recv_errors: AtomicU64,
     pub icmp_unreachable: AtomicU64,
+    pub watches_taken: AtomicU64,
+    pub watch_ends: AtomicU64,
     pub stream_failures: AtomicU64,
     pub streams_accepted: AtomicU64,
     pub streams_refused: AtomicU64,
@@ -157,6 +159,8 @@ pub(crate) struct Shared {
     pub(crate) messages: Messaging,
     /// Bounds the warnings about packets that do not open.
     decrypt_warnings: RateLimit,
+    /// The slots of the watch connections this node serves ([`watch`](super::watch)).
+    pub(crate) watchers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -189,6 +193,7 @@ impl Shared {
             forward,
             messages,
             decrypt_warnings: RateLimit::new(WARN_EVERY),
+            watchers: watch::slots(),
         }
     }
 
@@ -242,6 +247,8 @@ impl Shared {
             send_errors: c.send_errors.load(Ordering::Relaxed),
             recv_errors: c.recv_errors.load(Ordering::Relaxed),
             icmp_unreachable: c.icmp_unreachable.load(Ordering::Relaxed),
+            watches_taken: c.watches_taken.load(Ordering::Relaxed),
+            watch_ends: c.watch_ends.load(Ordering::Relaxed),
             stream_failures: c.stream_failures.load(Ordering::Relaxed),
             streams_accepted: c.streams_accepted.load(Ordering::Relaxed),
             streams_refused: c.streams_refused.load(Ordering::Relaxed),
@@ -296,6 +303,15 @@ impl Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let mut tasks = JoinSet::new();
         let max = swim.config().max_stream + SEAL_OVERHEAD;
+        tasks.spawn(
+            watch::watch(
+                Arc::clone(&shared),
+                inbound_tx.clone(),
+                swim.config().probe_interval,
+                stream_timeout,
+            )
+            .in_current_span(),
+        );
         tasks.spawn(
             accept::accept_loop(
                 sockets.tcp,

@@ -49,6 +49,7 @@ mod operate;
 mod placing;
 mod ratelimit;
 mod secure;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -101,6 +102,10 @@ crate::proto::counters! {
         pub recv_errors: u64,
         /// ICMP port unreachable heard for datagrams this node sent (Linux): each is reported to the core as crash evidence about its destination.
         pub icmp_unreachable: u64,
+        /// Watch connections this node opened to the member after it in name order and that member took.
+        pub watches_taken: u64,
+        /// Watch connections that ended (the watched process closed them, or its host reset them): each is reported to the core, which probes that member at once.
+        pub watch_ends: u64,
         /// Stream exchanges that failed either way (connect refused, timeout, oversize frame, peer hung up).
         pub stream_failures: u64,
         /// Inbound TCP connections accepted.

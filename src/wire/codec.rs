@@ -102,6 +102,7 @@ mod tag {
     pub const MESSAGE: u8 = 13;
     pub const RELIABLE_MESSAGE: u8 = 14;
     pub const REACHED: u8 = 15;
+    pub const WATCH: u8 = 17;
 }
 
 /// Size of a length or count in bincode's varint encoding.
@@ -381,6 +382,23 @@ pub fn starts_forward_connection(bytes: &[u8]) -> bool {
         Some(tag::FORWARD_REQUEST | tag::RELIABLE_MESSAGE)
     )
 }
+
+/// The stream payload that opens a watch connection (one frame, tag 17, empty body): the
+/// watcher holds the connection open and reads nothing from it, so its end tells that the
+/// watched process is gone.
+pub fn encode_watch(label: &str) -> Bytes {
+    encode_envelope(label, vec![body(tag::WATCH, &())])
+}
+
+/// Whether a plain stream payload is a watch request for this mesh (`label`), exactly as
+/// [`encode_watch`] builds it.
+pub fn is_watch(bytes: &[u8], label: &str) -> bool {
+    single_frame(bytes, label, WATCH_MAX, Transport::Stream)
+        .is_ok_and(|f| f.tag == tag::WATCH && f.body.is_empty())
+}
+
+/// Largest watch request: the envelope's header with the longest label and one empty frame.
+const WATCH_MAX: usize = 64 + MAX_LABEL_LEN;
 
 /// Whether a plain datagram is a best-effort message (its first frame has tag 13), which the
 /// runtime hands to [`decode_message`] instead of the protocol core. Reads only the header.
@@ -815,5 +833,23 @@ mod tests {
         let mut huge = b"SWRG\x01\x00\xfd".to_vec();
         huge.extend_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode(&huge, "", &l, Transport::Datagram).is_err());
+    }
+
+    /// A watch request is recognised for its own mesh only, and nothing else passes for one;
+    /// the core skips its frame like any tag it does not know.
+    #[test]
+    fn a_watch_request_is_known_by_its_label_and_tag() {
+        let w = encode_watch("c");
+        assert!(is_watch(&w, "c"));
+        assert!(!is_watch(&w, "other"));
+        assert!(!is_watch(&w[..w.len() - 1], "c"));
+        let gossip = encode_messages("c", [&Message::Ack(Ack { seq: 1 })]);
+        assert!(!is_watch(&gossip, "c"));
+        let with_body = encode_envelope("c", vec![body(tag::WATCH, &7u8)]);
+        assert!(!is_watch(&with_body, "c"));
+        let long = encode_watch(&"l".repeat(MAX_LABEL_LEN));
+        assert!(is_watch(&long, &"l".repeat(MAX_LABEL_LEN)));
+        let env = decode(&w, "c", &limits(), Transport::Stream).unwrap();
+        assert!(env.messages.is_empty());
     }
 }
