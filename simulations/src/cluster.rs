@@ -4,43 +4,17 @@
 //! are no ticks). Each node has at most one live timer: the engine remembers the instant it
 //! last queued for the node and ignores older queued wake-ups (a stale-timer check, O(1)),
 //! so rescheduling never searches the heap. Packets are `Bytes` and travel inside the heap
-//! entries. Nothing is O(n) per event.
-//!
-//! # Kernel model
-//!
-//! Besides the protocol's own packets, the engine plays what each node's kernel would say:
-//!
-//! - A **crashed process** ([`Cluster::crash`]) on a live host refuses: a datagram that
-//!   reaches it draws an ICMP port unreachable, a stream request a TCP reset, and either
-//!   reaches the sender one network delay later as a [`Reach::Refused`] (handed to the core
-//!   as [`Swim::handle_reach`]) if the path back is connected. The ICMP message is a
-//!   datagram: loss can drop it (or duplication copy it); the reset is not lost.
-//! - A **host that is down** ([`Cluster::host_down`]) answers nothing, nor does one cut off
-//!   by a partition (its packets never arrive).
-//! - A **paused process** ([`Cluster::pause`]) keeps its sockets: datagrams to it wait in a
-//!   bounded receive buffer ([`RECV_BUFFER_DATAGRAMS`], [`RECV_BUFFER_BYTES`]; more are
-//!   dropped and counted) and are handed over in arrival order when it resumes. A stream
-//!   request to it completes its handshake ([`Reach::HostUp`] at the sender one network
-//!   delay later) and waits in the accept backlog ([`ACCEPT_BACKLOG`]); on resume it is
-//!   served unless it waited longer than the requester's stream timeout (the runtime's
-//!   default, ten probe timeouts), in which case the requester is taken to have given up
-//!   and it is dropped. A stream reply to it waits too, unbounded (TCP flow control).
-//! - A stream request to a running node reports [`Reach::HostUp`] to the requester too (a
-//!   completed handshake): one extra event per stream.
-//! - Only a running process hears a report: one that reaches a paused, crashed or downed
-//!   node is dropped (the probe it was about is long over when a paused one resumes).
-//!
-//! [`KernelStats`] counts all of it.
+//! entries. Nothing is O(n) per event. What each node's kernel says besides the protocol's
+//! packets (refusals, held sockets) is the kernel model (`cluster/kernel.rs`).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use swimring::proto::{Channel, Config, Event, Identity, Interner, Member, SeedRetry, Swim};
 use swimring::wire::codec::{self, Limits, Transport};
 use swimring::wire::{Message, Reach, State, Update};
@@ -48,6 +22,12 @@ use swimring::wire::{Message, Reach, State, Update};
 use crate::metrics::Metrics;
 use crate::network::{Fate, Network};
 use crate::tasks::Tasks;
+
+mod invariants;
+mod kernel;
+
+use kernel::Inbox;
+pub use kernel::{ACCEPT_BACKLOG, KernelStats, RECV_BUFFER_BYTES, RECV_BUFFER_DATAGRAMS};
 
 /// Index of a node slot in a [`Cluster`]. A restarted node keeps its slot.
 pub type NodeId = usize;
@@ -71,19 +51,6 @@ enum Status {
     HostDown,
 }
 
-/// Datagrams a paused node's receive buffer holds; more are dropped.
-pub const RECV_BUFFER_DATAGRAMS: usize = 256;
-/// Bytes of datagrams a paused node's receive buffer holds; more are dropped.
-pub const RECV_BUFFER_BYTES: usize = 200 << 10;
-/// Stream requests a paused node's accept backlog holds; more are dropped.
-pub const ACCEPT_BACKLOG: usize = 128;
-
-/// How long a requester waits for a stream exchange before giving up: the runtime's default
-/// (`MeshBuilder::stream_timeout`), ten probe timeouts.
-fn stream_timeout(cfg: &Config) -> Duration {
-    cfg.probe_timeout.saturating_mul(10)
-}
-
 struct Node {
     swim: Swim,
     status: Status,
@@ -95,21 +62,8 @@ struct Node {
     /// The seeds of its last join, and the core's backoff for trying them again.
     seeds: Vec<NodeId>,
     retry: SeedRetry,
-    /// What the kernel holds for it while it is paused: (arrival ns, input), in order.
-    inbox: VecDeque<(u64, Delivery)>,
-    /// Datagrams, their bytes, and stream requests in `inbox`.
-    inbox_datagrams: usize,
-    inbox_bytes: usize,
-    inbox_streams: usize,
-}
-
-impl Node {
-    fn clear_inbox(&mut self) {
-        self.inbox.clear();
-        self.inbox_datagrams = 0;
-        self.inbox_bytes = 0;
-        self.inbox_streams = 0;
-    }
+    /// What its kernel holds for it while it is paused.
+    inbox: Inbox,
 }
 
 enum Delivery {
@@ -194,30 +148,8 @@ pub struct EngineStats {
     pub dropped: u64,
     /// Datagrams duplicated by the network (ICMP refusals included).
     pub duplicated: u64,
-    /// What the nodes' kernels did (see the module's kernel model).
+    /// What the nodes' kernels did (see the kernel model, `cluster/kernel.rs`).
     pub kernel: KernelStats,
-}
-
-/// Counters of the kernel model (see the module's documentation); `summary.json` reports them
-/// under `totals.kernel`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct KernelStats {
-    /// Refusals ([`Reach::Refused`]) sent back by crashed processes' hosts (ICMP port
-    /// unreachable, TCP reset), whether or not the network then delivered them.
-    pub refusals: u64,
-    /// Completed stream handshakes ([`Reach::HostUp`]) sent back.
-    pub host_ups: u64,
-    /// Reports ([`Reach`]) handed to running nodes ([`Swim::handle_reach`]).
-    pub reaches_delivered: u64,
-    /// Datagrams, stream requests and stream replies queued for a paused node.
-    pub queued_while_paused: u64,
-    /// Queued inputs handed over when their node resumed.
-    pub delivered_after_pause: u64,
-    /// Datagrams and stream requests to a paused node dropped because its receive buffer or
-    /// accept backlog was full.
-    pub dropped_buffer_full: u64,
-    /// Queued stream requests dropped on resume: the requester's stream timeout had passed.
-    pub dropped_stale_streams: u64,
 }
 
 /// A simulated mesh on virtual time.
@@ -390,10 +322,7 @@ impl Cluster {
             events: Vec::new(),
             own: (run, 0),
             seeds: Vec::new(),
-            inbox: VecDeque::new(),
-            inbox_datagrams: 0,
-            inbox_bytes: 0,
-            inbox_streams: 0,
+            inbox: Inbox::default(),
         });
         if let Some(t) = &mut self.tasks {
             t.boot(id, &mut self.nodes[id].swim);
@@ -501,7 +430,7 @@ impl Cluster {
     }
 
     /// Node `id`'s process stops at once: no more packets, no more timers. Its host stays up
-    /// and refuses what is sent to it (see the module's kernel model).
+    /// and refuses what is sent to it (see the kernel model, `cluster/kernel.rs`).
     pub fn crash(&mut self, id: NodeId) {
         self.stop(id, Status::Crashed);
     }
@@ -518,7 +447,7 @@ impl Cluster {
             return;
         }
         self.nodes[id].status = how;
-        self.nodes[id].clear_inbox();
+        self.nodes[id].inbox.clear();
         // A crashed process whose host then goes down is one failure, not two.
         if !matches!(was, Status::Crashed | Status::HostDown) {
             self.metrics.crashed(self.now, id as u32);
@@ -564,7 +493,7 @@ impl Cluster {
         let run = self.new_run(self.nodes[id].swim.local().run);
         self.nodes[id].swim = self.boot(id, &name, cfg, run);
         self.nodes[id].status = Status::Running;
-        self.nodes[id].clear_inbox();
+        self.nodes[id].inbox.clear();
         self.nodes[id].own = (run, 0);
         self.metrics.restarted(self.now, id as u32, run);
         if let Some(t) = &mut self.tasks {
@@ -651,97 +580,6 @@ impl Cluster {
                 self.place(to, run)
             }
             what => self.arrive(to, status, what),
-        }
-    }
-
-    /// A packet (or a timer, or a report) reaches node `to`'s host, whose process is in
-    /// `status`: the kernel model (see the module's documentation).
-    fn arrive(&mut self, to: NodeId, status: Status, what: Delivery) {
-        match (status, &what) {
-            (Status::Running, Delivery::StreamRequest { from, .. }) => {
-                let from = *from as usize;
-                self.answer(to, from, Reach::HostUp, false);
-            }
-            (Status::Running, _) => {}
-            // ICMP port unreachable: a datagram itself.
-            (Status::Crashed, Delivery::Datagram { from, .. }) => {
-                let from = *from as usize;
-                return self.answer(to, from, Reach::Refused, true);
-            }
-            // A TCP reset.
-            (Status::Crashed, Delivery::StreamRequest { from, .. }) => {
-                let from = *from as usize;
-                return self.answer(to, from, Reach::Refused, false);
-            }
-            (Status::Paused, Delivery::StreamRequest { from, .. }) => {
-                let from = *from as usize;
-                self.answer(to, from, Reach::HostUp, false);
-                return self.enqueue(to, what);
-            }
-            (Status::Paused, Delivery::Datagram { .. } | Delivery::StreamReply { .. }) => {
-                return self.enqueue(to, what);
-            }
-            // A reply to a stopped requester, anything to a host that is down.
-            _ => return,
-        }
-        self.input(to, what);
-    }
-
-    /// Node `to`'s kernel tells `from` about `to`'s host, one network delay back, if the
-    /// path back is connected; as a datagram (ICMP, lossy) or on the stream's connection.
-    fn answer(&mut self, to: NodeId, from: NodeId, reach: Reach, datagram: bool) {
-        match reach {
-            Reach::Refused => self.stats.kernel.refusals += 1,
-            Reach::HostUp => self.stats.kernel.host_ups += 1,
-        }
-        let target = to as u32;
-        self.send(to, from, Delivery::Reach { target, reach }, datagram);
-    }
-
-    /// Queues an input for paused node `to`, unless its buffer is full.
-    fn enqueue(&mut self, to: NodeId, what: Delivery) {
-        let node = &mut self.nodes[to];
-        let fits = match &what {
-            Delivery::Datagram { bytes, .. } => {
-                let fits = node.inbox_datagrams < RECV_BUFFER_DATAGRAMS
-                    && node.inbox_bytes + bytes.len() <= RECV_BUFFER_BYTES;
-                if fits {
-                    node.inbox_datagrams += 1;
-                    node.inbox_bytes += bytes.len();
-                }
-                fits
-            }
-            Delivery::StreamRequest { .. } => {
-                let fits = node.inbox_streams < ACCEPT_BACKLOG;
-                node.inbox_streams += usize::from(fits);
-                fits
-            }
-            // An open connection's data: TCP flow control holds it, whatever its size.
-            _ => true,
-        };
-        if fits {
-            node.inbox.push_back((self.now, what));
-            self.stats.kernel.queued_while_paused += 1;
-        } else {
-            self.stats.kernel.dropped_buffer_full += 1;
-        }
-    }
-
-    /// Hands a resumed node what its kernel held for it, in arrival order. A stream request
-    /// older than its requester's stream timeout is dropped (the requester gave up).
-    fn flush_inbox(&mut self, id: NodeId) {
-        let inbox = std::mem::take(&mut self.nodes[id].inbox);
-        self.nodes[id].clear_inbox();
-        for (at, what) in inbox {
-            if let Delivery::StreamRequest { from, .. } = &what {
-                let limit = stream_timeout(self.nodes[*from as usize].swim.config());
-                if self.now - at > limit.as_nanos() as u64 {
-                    self.stats.kernel.dropped_stale_streams += 1;
-                    continue;
-                }
-            }
-            self.stats.kernel.delivered_after_pause += 1;
-            self.input(id, what);
         }
     }
 
@@ -922,61 +760,6 @@ impl Cluster {
             to: to as u32,
             what,
         });
-    }
-
-    // ----- invariants -------------------------------------------------------------------------
-
-    fn violation(&mut self, what: String) {
-        if self.violations.len() < 16 {
-            let t = self.now as f64 / 1e9;
-            self.violations.push(format!("t={t:.3}s: {what}"));
-        }
-    }
-
-    fn check_self(&mut self, id: NodeId) {
-        let me = self.nodes[id].swim.local();
-        let cur = (me.run, me.incarnation);
-        let state = me.state;
-        let name = me.name.clone();
-        if matches!(state, State::Dead | State::Suspect) {
-            self.violation(format!("{name} holds itself {state}"));
-        }
-        if cur < self.nodes[id].own {
-            let old = self.nodes[id].own;
-            self.violation(format!(
-                "{name}'s own incarnation went back from {old:?} to {cur:?}"
-            ));
-        }
-        self.nodes[id].own = self.nodes[id].own.max(cur);
-    }
-
-    fn check_event(&mut self, id: NodeId, event: &Event) {
-        let Some(m) = event.member() else { return };
-        if m.name == self.nodes[id].swim.local().name {
-            self.violation(format!(
-                "{} reported an event about itself: {}",
-                m.name,
-                event.kind()
-            ));
-            return;
-        }
-        let Some(&slot) = self.metrics.slot_of.get(&m.name) else {
-            return;
-        };
-        let cur = (m.run, m.incarnation);
-        let key = (id as u32, slot);
-        if let Some(&old) = self.seen.get(&key)
-            && cur < old
-        {
-            let obs = self.nodes[id].swim.local().name.clone();
-            self.violation(format!(
-                "{obs} saw {}'s (run, incarnation) go back from {old:?} to {cur:?} ({})",
-                m.name,
-                event.kind()
-            ));
-        }
-        let e = self.seen.entry(key).or_insert(cur);
-        *e = (*e).max(cur);
     }
 
     // ----- the injected bug ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ pub struct SeedRetry {
 
 impl SeedRetry {
     /// The policy for `cfg`: first wait one probe interval, then double up to
-    /// [`MAX_PROBE_INTERVALS`] of them.
+    /// ten of them ([`SeedRetry::longest`]).
     pub fn new(cfg: &Config) -> SeedRetry {
         SeedRetry {
             next: cfg.probe_interval,

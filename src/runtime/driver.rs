@@ -159,7 +159,7 @@ pub(crate) struct Shared {
     pub(crate) messages: Messaging,
     /// Bounds the warnings about packets that do not open.
     decrypt_warnings: RateLimit,
-    /// The slots of the watch connections this node serves ([`watch`](super::watch)).
+    /// The slots of the watch connections this node serves ([`watch`]).
     pub(crate) watchers: Arc<tokio::sync::Semaphore>,
 }
 
