@@ -77,3 +77,17 @@ pub use wire::State;
 pub(crate) fn test_epoch() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+/// A member record for unit tests: `name` in `state` at 127.0.0.1:1, run 1, incarnation 0,
+/// no metadata.
+#[cfg(test)]
+pub(crate) fn test_member(name: &str, state: wire::State) -> wire::Member {
+    wire::Member {
+        name: name.into(),
+        addr: "127.0.0.1:1".parse().expect("a socket address"),
+        run: 1,
+        incarnation: 0,
+        state,
+        meta: Default::default(),
+    }
+}

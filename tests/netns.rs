@@ -92,6 +92,17 @@ fn counter(c: &Cluster, hosts: &[usize], name: &str) -> u64 {
         .sum()
 }
 
+/// Removes the network faults; every host must then see every other alive, and place every
+/// task once, within the heal bound. Prints how long the merge took, as `what`.
+fn heal_and_merge(c: &Cluster, what: &str) {
+    c.heal();
+    let all = c.all();
+    let heal = c.bounds.heal(HOSTS);
+    let took = c.wait_all_alive(&all, heal);
+    eprintln!("netns: {what} {took:.2?} after healing (bound {heal:.2?})");
+    c.wait_tasks_once(&all, heal);
+}
+
 /// `kill -9` one agent on the lan preset: its host's kernel now refuses its ports, so every
 /// survivor marks it dead within the crash-evidence bound (a probe round, a failed probe and
 /// the rumour's spread, with slack; serf gets the silent-host bound), the death rests on
@@ -162,12 +173,7 @@ fn a_host_cut_off_is_declared_dead_then_merges_back() {
             "a silent host gave evidence"
         );
     }
-    c.heal();
-    let all = c.all();
-    let heal = c.bounds.heal(HOSTS);
-    let took = c.wait_all_alive(&all, heal);
-    eprintln!("netns: {name} back in the mesh {took:.2?} after reconnecting (bound {heal:.2?})");
-    c.wait_tasks_once(&all, heal);
+    heal_and_merge(&c, &format!("{name} back in the mesh"));
 }
 
 /// SIGSTOP one agent for 5 s on the lan preset, then SIGCONT. Its host's kernel still
@@ -267,12 +273,7 @@ fn partition_three_five_splits_then_heals_by_itself() {
     c.wait_all_alive(&b, bound);
     c.wait_tasks_once(&a, bound);
     c.wait_tasks_once(&b, bound);
-    c.heal();
-    let all = c.all();
-    let heal = c.bounds.heal(HOSTS);
-    let took = c.wait_all_alive(&all, heal);
-    eprintln!("netns: one mesh again {took:.2?} after healing (bound {heal:.2?})");
-    c.wait_tasks_once(&all, heal);
+    heal_and_merge(&c, "one mesh again");
 }
 
 /// 10% random loss on every host's link for two minutes, lan preset (the timings a real

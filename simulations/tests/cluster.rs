@@ -8,38 +8,14 @@ use swimring::proto::{Config, Event, bounds};
 use swimring::wire::State;
 use swimring_sim::{Cluster, NodeId};
 
-fn mesh(n: usize, seed: u64, cfg: &Config) -> (Cluster, Vec<NodeId>) {
-    let mut c = Cluster::new(seed);
-    let ids: Vec<NodeId> = (0..n)
-        .map(|i| c.add_node(&format!("n{i}"), cfg.clone()))
-        .collect();
-    for &id in &ids[1..] {
-        c.join(id, &[ids[0]]);
-    }
-    (c, ids)
-}
+mod mesh_util;
+
+use mesh_util::{converged, detection_bound, dissemination, mesh};
 
 fn all_agree(c: &Cluster, ids: &[NodeId], target: NodeId, state: State) -> bool {
     ids.iter()
         .filter(|&&o| o != target)
         .all(|&o| c.state(o, target) == Some(state))
-}
-
-fn converged(c: &Cluster, ids: &[NodeId]) -> bool {
-    ids.iter()
-        .all(|&o| ids.iter().all(|&t| c.state(o, t) == Some(State::Alive)))
-}
-
-/// Time for a rumour to reach everyone: a generous number of gossip rounds.
-fn dissemination(cfg: &Config) -> Duration {
-    cfg.gossip_interval * 20 + cfg.probe_interval * 2
-}
-
-/// Worst case for a crash to be declared dead everywhere: the protocol's detection bound,
-/// with every probe round stretched by the largest local-health multiplier.
-fn detection_bound(cfg: &Config, n: usize) -> Duration {
-    let b = bounds(cfg, n);
-    b.detect + cfg.probe_interval * (n as u32) * (cfg.awareness_max_multiplier - 1)
 }
 
 #[test]

@@ -10,36 +10,18 @@ use swimring_sim::{
     ACCEPT_BACKLOG, Cluster, NodeId, RECV_BUFFER_DATAGRAMS, RunOptions, Scenario, run,
 };
 
+mod mesh_util;
+
+use mesh_util::{converged, detection_bound, dissemination};
+
+/// A converged mesh of `n` (see [`mesh_util::mesh`]).
 fn mesh(n: usize, seed: u64, cfg: &Config) -> (Cluster, Vec<NodeId>) {
-    let mut c = Cluster::new(seed);
-    let ids: Vec<NodeId> = (0..n)
-        .map(|i| c.add_node(&format!("n{i}"), cfg.clone()))
-        .collect();
-    for &id in &ids[1..] {
-        c.join(id, &[ids[0]]);
-    }
+    let (mut c, ids) = mesh_util::mesh(n, seed, cfg);
     assert!(
         c.run_until(dissemination(cfg) * 3, |c| converged(c, &ids)),
         "the mesh did not converge"
     );
     (c, ids)
-}
-
-fn converged(c: &Cluster, ids: &[NodeId]) -> bool {
-    ids.iter()
-        .all(|&o| ids.iter().all(|&t| c.state(o, t) == Some(State::Alive)))
-}
-
-/// Time for a rumour to reach everyone: a generous number of gossip rounds.
-fn dissemination(cfg: &Config) -> Duration {
-    cfg.gossip_interval * 20 + cfg.probe_interval * 2
-}
-
-/// Worst case for a silent member to be declared dead everywhere: the protocol's detection
-/// bound, with every probe round stretched by the largest local-health multiplier.
-fn detection_bound(cfg: &Config, n: usize) -> Duration {
-    let b = bounds(cfg, n);
-    b.detect + cfg.probe_interval * (n as u32) * (cfg.awareness_max_multiplier - 1)
 }
 
 fn others(ids: &[NodeId], victim: NodeId) -> Vec<NodeId> {

@@ -202,14 +202,7 @@ mod tests {
         let now = crate::test_epoch();
         let mut t = Table::default();
         let set = |t: &mut Table, name: &str, state: State| {
-            let m = Member {
-                name: name.into(),
-                addr: "127.0.0.1:1".parse().unwrap(),
-                run: 1,
-                incarnation: 0,
-                state,
-                meta: Default::default(),
-            };
+            let m = crate::test_member(name, state);
             t.set(names.name(name), names.member(&m), now)
         };
         for n in ["a", "b", "c"] {

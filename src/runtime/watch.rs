@@ -141,18 +141,8 @@ pub(crate) async fn hold(mut stream: TcpStream, slots: &Arc<Semaphore>) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_member as member;
     use crate::wire::State;
-
-    fn member(name: &str, state: State) -> Member {
-        Member {
-            name: name.into(),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            run: 1,
-            incarnation: 0,
-            state,
-            meta: Default::default(),
-        }
-    }
 
     #[test]
     fn the_successor_is_the_next_live_member_by_name_wrapping_around() {
