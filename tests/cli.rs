@@ -418,7 +418,9 @@ fn keys_rotate_on_running_agents_without_losing_a_member() {
         })
     };
     wait_for("two keyed agents see each other", BOUND, both_alive);
-    assert!(controls.iter().all(|c| ids(c) == [key_id(&old)]));
+    for c in &controls {
+        assert_eq!(ids(c), [key_id(&old)], "the keys {c} holds");
+    }
 
     // Install (one agent reads the key from stdin), use, remove: views hold at every step.
     let mut install = Command::new(BIN)

@@ -113,12 +113,33 @@ fn snapshot(nodes: &[Mesh]) -> Vec<(String, OwnedTask)> {
         .collect()
 }
 
-/// Whether the store has refused a stale worker since log index `from`.
-fn stale_refused(store: &Shared, from: usize) -> bool {
-    let store = store.lock().unwrap();
-    store.log[from..]
+/// Where, at or after log index `from`, `successor` first wrote `task` and was accepted.
+fn takeover(store: &Store, from: usize, task: &str, successor: &str) -> Option<usize> {
+    let at = store.log[from..]
         .iter()
-        .any(|w| w.writer.starts_with("stale") && !w.accepted)
+        .position(|w| w.task == task && w.accepted && w.writer == successor)?;
+    Some(from + at)
+}
+
+/// Whether some task that moved since `before` drew a stale write after its successor's
+/// first: only then can [`check_successors`] see the store refuse one.
+fn stale_refused_after_takeover(
+    store: &Shared,
+    from: usize,
+    before: &[(String, OwnedTask)],
+    now: &Mesh,
+) -> bool {
+    let store = store.lock().unwrap();
+    before.iter().any(|(owner, t)| {
+        let successor = now.owner(&t.key).unwrap_or_default();
+        let stale = format!("stale {owner}");
+        &successor != owner
+            && takeover(&store, from, &t.key, &successor).is_some_and(|first| {
+                store.log[first..]
+                    .iter()
+                    .any(|w| w.task == t.key && w.writer == stale)
+            })
+    })
 }
 
 /// Workers that never learn they lost a task: they write `before` forever, each task under
@@ -154,11 +175,8 @@ fn check_successors(
         if &successor == owner {
             continue;
         }
-        let first = from
-            + store.log[from..]
-                .iter()
-                .position(|w| w.task == t.key && w.accepted && w.writer == successor)
-                .unwrap_or_else(|| panic!("{} was never written by {successor}", t.key));
+        let first = takeover(store, from, &t.key, &successor)
+            .unwrap_or_else(|| panic!("{} was never written by {successor}", t.key));
         let taken = &store.log[first];
         assert!(
             taken.token.epoch > t.token.epoch,
@@ -211,7 +229,7 @@ async fn a_stale_owner_is_refused_once_the_new_owner_wrote() {
     wait_for("the dead owner's successors have written", limit, || {
         nodes.iter().all(|n| sees(n, victim.name(), State::Dead))
             && owners_have_written(&store, &nodes)
-            && stale_refused(&store, from)
+            && stale_refused_after_takeover(&store, from, &before, &nodes[0])
     })
     .await;
     stale.abort();
@@ -230,7 +248,9 @@ async fn a_stale_owner_is_refused_once_the_new_owner_wrote() {
     workers.push(live_worker(&store, &newcomer));
     nodes.push(newcomer);
     wait_for("the newcomer has written what it took", limit, || {
-        converged(&nodes) && owners_have_written(&store, &nodes) && stale_refused(&store, from)
+        converged(&nodes)
+            && owners_have_written(&store, &nodes)
+            && stale_refused_after_takeover(&store, from, &before, &nodes[0])
     })
     .await;
     stale.abort();
