@@ -131,20 +131,7 @@ impl Swim {
                     state: State::Suspect,
                     ..rec.member().clone()
                 };
-                // Lifeguard: expect k confirmations, if that many others exist.
-                let k = self.cfg.suspicion_confirmations;
-                let expected = if n.saturating_sub(2) < k as usize {
-                    0
-                } else {
-                    k
-                };
-                let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
-                let limits = Limits {
-                    min,
-                    max: min * self.cfg.suspicion_max_timeout_mult,
-                    stall: self.cfg.stall_timeout,
-                };
-                let susp = Box::new(Suspicion::new(&s.from, reach, expected, limits));
+                let susp = self.new_suspicion(&s.from, reach, n);
                 let heard = s.from != self.me.name;
                 self.queue(&Update::Suspect(s));
                 let member = self.change(now, &member);
@@ -158,6 +145,24 @@ impl Swim {
                 self.events.push_back(Event::Suspect(member));
             }
         }
+    }
+
+    /// A suspicion raised by `from` in a mesh of `n` live members. Lifeguard: expect k
+    /// confirmations, if that many others exist.
+    fn new_suspicion(&self, from: &str, reach: Option<Reach>, n: usize) -> Box<Suspicion> {
+        let k = self.cfg.suspicion_confirmations;
+        let expected = if n.saturating_sub(2) < k as usize {
+            0
+        } else {
+            k
+        };
+        let min = min_timeout(self.cfg.suspicion_mult, n, self.cfg.probe_interval);
+        let limits = Limits {
+            min,
+            max: min * self.cfg.suspicion_max_timeout_mult,
+            stall: self.cfg.stall_timeout,
+        };
+        Box::new(Suspicion::new(from, reach, expected, limits))
     }
 
     pub(super) fn suspicion_expired(&mut self, now: Instant, name: &str) {
