@@ -30,7 +30,7 @@ CONFIGS = {
     "x2 (250 ms, x2, k=2)": (250, 2, 2),
 }
 EXTRA_MS = [0, 100, 150, 250]
-PAUSE_S = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0]
+PAUSE_S = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
 
 
 def scenario(sim, name, edits, timings):
