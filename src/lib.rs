@@ -11,8 +11,20 @@
 //! - [`placement`]: which members own work and what the local node holds, as a pure
 //!   function of a membership view; both drivers use it.
 //! - [`runtime`]: the tokio driver and the [`Mesh`] handle an application embeds.
-//! - [`control`]: the JSON-line control endpoint `swimring agent` serves to the CLI.
-//! - [`metrics`]: a mesh's counters, gauges and probe RTT histogram for a Prometheus registry.
+//! - `control` (feature `control`): the JSON-line control endpoint `swimring agent` serves
+//!   to the CLI, and its client.
+//! - `metrics` (feature `metrics`): a mesh's counters, gauges and probe RTT histogram for a
+//!   Prometheus registry.
+//!
+//! # Features
+//!
+//! - `cli` (default): the `swimring` command line. It turns on `control` and `metrics`, and
+//!   brings clap, toml, tracing-subscriber and axum (the agent's `/metrics` server).
+//! - `control`: the `control` module (serde_json).
+//! - `metrics`: the `metrics` module (prometheus-client).
+//!
+//! With `default-features = false` the crate is the library alone: membership, placement,
+//! the runtime, the wire format and the ring, with none of those dependencies.
 //!
 //! # Quick start
 //!
@@ -52,8 +64,14 @@
 //! [`proto::ProtoError`] and change nothing (a node that left cannot join or change its
 //! metadata; metadata is bounded by `max_meta`).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "control")]
+#[cfg_attr(docsrs, doc(cfg(feature = "control")))]
 pub mod control;
 pub mod error;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod placement;
 pub mod proto;
