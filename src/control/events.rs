@@ -18,6 +18,24 @@ pub(crate) fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Every `event` kind these objects carry: the membership events' ([`Event::kind`]), then the
+/// task changes'.
+pub const EVENT_KINDS: &[&str] = &[
+    "member_joined",
+    "member_suspect",
+    "member_recovered",
+    "member_dead",
+    "member_left",
+    "member_updated",
+    "member_restarted",
+    "name_conflict",
+    TASKS_ACQUIRED,
+    TASKS_RELEASED,
+];
+
+const TASKS_ACQUIRED: &str = "tasks_acquired";
+const TASKS_RELEASED: &str = "tasks_released";
+
 /// One membership event: `ts`, `event` (its kind) and the member's fields; a name conflict
 /// carries both addresses instead.
 pub fn event_json(e: &Event) -> Value {
@@ -54,15 +72,53 @@ pub fn task_change_json(local: &str, c: &TaskChange) -> Vec<Value> {
     let mut out = Vec::new();
     if !c.acquired.is_empty() {
         out.push(json!({
-            "ts": unix_now(), "event": "tasks_acquired", "member": local,
+            "ts": unix_now(), "event": TASKS_ACQUIRED, "member": local,
             "tasks": c.acquired, "token": c.token, "ring_checksum": checksum,
         }));
     }
     if !c.released.is_empty() {
         out.push(json!({
-            "ts": unix_now(), "event": "tasks_released", "member": local,
+            "ts": unix_now(), "event": TASKS_RELEASED, "member": local,
             "tasks": c.released, "ring_checksum": checksum,
         }));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_member;
+    use crate::wire::State;
+
+    #[test]
+    fn every_event_kind_is_listed() {
+        let m = test_member("a", State::Alive);
+        let events = [
+            Event::Joined(m.clone()),
+            Event::Suspect(m.clone()),
+            Event::Recovered(m.clone()),
+            Event::Dead(m.clone()),
+            Event::Left(m.clone()),
+            Event::Updated(m.clone()),
+            Event::Restarted(m.clone()),
+            Event::NameConflict {
+                name: "a".into(),
+                existing: m.addr,
+                claimant: m.addr,
+            },
+        ];
+        for e in &events {
+            assert!(
+                EVENT_KINDS.contains(&e.kind()),
+                "{} is not listed",
+                e.kind()
+            );
+        }
+        assert_eq!(
+            EVENT_KINDS.len(),
+            events.len() + 2,
+            "and the two task changes"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use swimring::{Event, Events, Mesh, RecvError, TaskChanges};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
+use crate::handler::Handlers;
 use crate::logging::{self, Logging};
 use crate::reload;
 use crate::settings::{AgentArgs, EventFormat, Settings};
@@ -169,24 +170,33 @@ async fn watch(
 ) -> Outcome {
     let (mut events, mut tasks, stopped) = feeds;
     let (args, settings, logging) = config;
+    let mut handlers = Handlers::start(settings.handlers.clone(), mesh.name());
     loop {
         let json = settings.events == EventFormat::Json;
+        let mut out = |v: &serde_json::Value| {
+            if json {
+                emit(v);
+            }
+            handlers.handle(v);
+        };
         tokio::select! {
             e = events.recv() => match e {
                 Ok(e) => {
                     if let Some(message) = conflict(mesh, &e) {
                         return Outcome::Conflict(message);
                     }
-                    if json {
-                        emit(&event_json(&e));
-                    }
+                    out(&event_json(&e));
                 }
                 Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "event output fell behind"),
                 Err(RecvError::Closed) => return Outcome::Stopped,
             },
             c = tasks.recv() => match c {
-                Ok(c) if json => task_change_json(mesh.name(), &c).iter().for_each(emit),
-                Ok(c) => tracing::info!(acquired = ?c.acquired, released = ?c.released, "tasks changed"),
+                Ok(c) => {
+                    if !json {
+                        tracing::info!(acquired = ?c.acquired, released = ?c.released, "tasks changed");
+                    }
+                    task_change_json(mesh.name(), &c).iter().for_each(out);
+                }
                 Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "task output fell behind"),
                 Err(RecvError::Closed) => return Outcome::Stopped,
             },

@@ -6,6 +6,7 @@
 mod agent;
 mod demo;
 mod generate;
+mod handler;
 mod http;
 mod inspect;
 mod keys;

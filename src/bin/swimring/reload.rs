@@ -23,6 +23,7 @@ fn fixed_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         ("control_token_file", old.control_token != new.control_token),
         ("metrics", old.metrics != new.metrics),
         ("events", old.events != new.events),
+        ("handlers", old.handlers != new.handlers),
         ("join_wait", old.join_wait != new.join_wait),
         (
             "placement (owner_tag, bounded_load, vnodes)",

@@ -12,6 +12,8 @@ use swimring::control::Endpoint;
 use swimring::proto::Timings;
 use swimring::ring::{BoundedLoad, LoadPolicy};
 use swimring::wire::Key;
+
+use crate::handler::Handler;
 use swimring::{PlacementConfig, Preset};
 
 use crate::keys::{parse_key_env, read_key_file};
@@ -118,6 +120,12 @@ pub struct AgentArgs {
     /// How to print events [default: human].
     #[arg(long, env = "SWIMRING_EVENTS")]
     events: Option<EventFormat>,
+    /// Run CMD through `sh -c` for each event, with the event's JSON object (as --events json
+    /// prints it) on standard input and SWIMRING_EVENT set to its kind; `KINDS=CMD` runs it
+    /// only for those kinds (comma-separated, e.g. member_dead,member_left=./page.sh).
+    /// Repeatable; handlers run one at a time, in event order.
+    #[arg(long = "handler", value_name = "[KINDS=]CMD")]
+    handlers: Vec<String>,
     /// Seconds to spend telling others on SIGINT/SIGTERM before exiting [default: 5].
     #[arg(long, env = "SWIMRING_LEAVE_TIMEOUT")]
     leave_timeout: Option<f64>,
@@ -164,6 +172,7 @@ struct FileSettings {
     bounded_load: Option<f64>,
     vnodes: Option<u32>,
     events: Option<EventFormat>,
+    handlers: Option<Vec<String>>,
     leave_timeout: Option<f64>,
     join_wait: Option<f64>,
     key_file: Option<PathBuf>,
@@ -190,6 +199,8 @@ pub struct Settings {
     pub tasks: Vec<String>,
     pub placement: PlacementConfig,
     pub events: EventFormat,
+    /// Programs run for events (`--handler`).
+    pub handlers: Vec<Handler>,
     pub leave_timeout: Duration,
     /// How long claims wait for the join; `None` for the mesh's default.
     pub join_wait: Option<Duration>,
@@ -362,6 +373,12 @@ impl AgentArgs {
             self.bounded_load.or(file.bounded_load),
             self.vnodes.or(file.vnodes),
         )?;
+        let handlers = non_empty(self.handlers)
+            .or(file.handlers)
+            .unwrap_or_default()
+            .iter()
+            .map(|h| Handler::parse(h))
+            .collect::<Result<Vec<_>, _>>()?;
         let leave_timeout = self.leave_timeout.or(file.leave_timeout).unwrap_or(5.0);
         let leave_timeout = seconds("leave timeout", leave_timeout)?;
         let join_wait = self.join_wait.or(file.join_wait);
@@ -393,6 +410,7 @@ impl AgentArgs {
             tasks,
             placement,
             events: self.events.or(file.events).unwrap_or(EventFormat::Human),
+            handlers,
             leave_timeout,
             join_wait,
         })
@@ -430,6 +448,34 @@ mod tests {
         assert_eq!(s.tags["role"], "worker");
         assert_eq!(s.control, Endpoint::default_socket());
         assert_eq!(s.bind, "0.0.0.0:7946".parse().unwrap());
+    }
+
+    #[test]
+    fn handlers_come_from_the_flags_or_the_file_and_bad_ones_are_refused() {
+        let file = write(
+            "h.toml",
+            "handlers = [\"member_dead=./page.sh\", \"./all.sh\"]\n",
+        );
+        let from_file = AgentArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let expect = ["member_dead=./page.sh", "./all.sh"].map(|h| Handler::parse(h).unwrap());
+        assert_eq!(from_file.resolve().unwrap().handlers, expect);
+        let from_flag = AgentArgs {
+            config: Some(file),
+            handlers: vec!["./flag.sh".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            from_flag.resolve().unwrap().handlers,
+            [Handler::parse("./flag.sh").unwrap()]
+        );
+        let bad = AgentArgs {
+            handlers: vec!["member_gone=./x".into()],
+            ..Default::default()
+        };
+        assert!(bad.resolve().unwrap_err().contains("unknown event kind"));
     }
 
     #[test]
