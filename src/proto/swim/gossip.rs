@@ -27,11 +27,8 @@ impl Swim {
         frames.extend(msgs.iter().map(codec::encode_frame));
         // Two bytes of slack: the frame count's varint may grow once rumours are added.
         let used = codec::envelope_len(&self.cfg.label, &frames) + 2;
-        let limit = self.retransmit_limit();
-        frames.extend(
-            self.broadcasts
-                .take(self.cfg.max_datagram.saturating_sub(used), limit),
-        );
+        let rumours = self.piggyback(self.cfg.max_datagram.saturating_sub(used));
+        frames.extend(rumours);
         self.datagram(to, frames);
     }
 
@@ -57,7 +54,7 @@ impl Swim {
     }
 
     pub(super) fn gossip(&mut self) {
-        if self.broadcasts.len() == 0 {
+        if self.broadcasts.is_empty() && self.user_events.queue.is_empty() {
             return;
         }
         let targets = self
@@ -68,8 +65,7 @@ impl Swim {
             - codec::envelope_overhead(&self.cfg.label, 1000)
             - codec::epoch_frame_len(self.epoch);
         for t in targets {
-            let limit = self.retransmit_limit();
-            let rumours = self.broadcasts.take(budget, limit);
+            let rumours = self.piggyback(budget);
             if rumours.is_empty() {
                 break;
             }
