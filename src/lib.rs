@@ -67,7 +67,7 @@ pub use placement::{FencingToken, OwnedTask};
 pub use proto::{Config, Event, Member, Preset, UserEvent, UserEventError};
 pub use runtime::{
     Events, Mesh, MeshBuilder, MeshStats, MessageError, Messages, PlacementConfig, RecvError,
-    TaskChange, TaskChanges, UserMessage,
+    TaskChange, TaskChanges, UserEvents, UserMessage,
 };
 pub use wire::State;
 
