@@ -23,11 +23,18 @@ impl Swim {
 
     /// Sends `msgs` in one datagram, filling the rest of it with rumours.
     pub(super) fn send(&mut self, to: SocketAddr, msgs: Vec<Message>) {
+        let events = Swim::carries_events(&msgs);
+        self.send_with(to, msgs, events);
+    }
+
+    /// [`Swim::send`], saying whether user events may ride along (see
+    /// [`Swim::piggyback`]).
+    pub(super) fn send_with(&mut self, to: SocketAddr, msgs: Vec<Message>, events: bool) {
         let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
         frames.extend(msgs.iter().map(codec::encode_frame));
         // Two bytes of slack: the frame count's varint may grow once rumours are added.
         let used = codec::envelope_len(&self.cfg.label, &frames) + 2;
-        let rumours = self.piggyback(self.cfg.max_datagram.saturating_sub(used));
+        let rumours = self.piggyback(self.cfg.max_datagram.saturating_sub(used), events);
         frames.extend(rumours);
         self.datagram(to, frames);
     }
@@ -65,9 +72,12 @@ impl Swim {
             - codec::envelope_overhead(&self.cfg.label, 1000)
             - codec::epoch_frame_len(self.epoch);
         for t in targets {
-            let rumours = self.piggyback(budget);
+            // A suspect target gets membership rumours only: with user events alone waiting,
+            // the next target may still get them.
+            let events = self.holds_alive(&t);
+            let rumours = self.piggyback(budget, events);
             if rumours.is_empty() {
-                break;
+                continue;
             }
             let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
             frames.extend(rumours);
