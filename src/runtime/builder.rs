@@ -485,14 +485,8 @@ impl MeshBuilder {
         if let Some(k) = keyring.primary() {
             tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
         }
-        let shared = Arc::new(Shared::new(
-            &swim,
-            &out,
-            keyring,
-            forward,
-            messages,
-            self.user_event_queue,
-        ));
+        let inboxes = (messages, self.user_event_queue);
+        let shared = Arc::new(Shared::new(&swim, &out, keyring, forward, inboxes));
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
         let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);

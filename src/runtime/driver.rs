@@ -178,8 +178,7 @@ impl Shared {
         out: &Outputs,
         keys: Keyring,
         forward: Forwarding,
-        messages: Messaging,
-        user_event_queue: usize,
+        (messages, user_event_queue): (Messaging, usize),
     ) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
