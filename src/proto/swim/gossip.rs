@@ -21,15 +21,10 @@ impl Swim {
         retransmit_limit(self.cfg.retransmit_mult, self.members.live().len() + 1)
     }
 
-    /// Sends `msgs` in one datagram, filling the rest of it with rumours.
+    /// Sends `msgs` in one datagram, filling the rest of it with rumours (user events only
+    /// if [`Swim::carries_events`]).
     pub(super) fn send(&mut self, to: SocketAddr, msgs: Vec<Message>) {
         let events = Swim::carries_events(&msgs);
-        self.send_with(to, msgs, events);
-    }
-
-    /// [`Swim::send`], saying whether user events may ride along (see
-    /// [`Swim::piggyback`]).
-    pub(super) fn send_with(&mut self, to: SocketAddr, msgs: Vec<Message>, events: bool) {
         let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
         frames.extend(msgs.iter().map(codec::encode_frame));
         // Two bytes of slack: the frame count's varint may grow once rumours are added.
