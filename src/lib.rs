@@ -49,11 +49,12 @@
 //! `simulations/` on virtual time — run the same loop, and no protocol rule is written twice:
 //!
 //! 1. Feed one input: `handle_datagram`, `handle_stream` (write back the reply it returns),
-//!    `handle_timeout`, or an operation (`join`, `set_meta`, `leave`). Time never goes
-//!    backwards: each call's `now` is at least the previous one's.
+//!    `handle_timeout`, or an operation (`join`, `set_meta`, `leave`, `broadcast`). Time
+//!    never goes backwards: each call's `now` is at least the previous one's.
 //! 2. Drain `poll_transmit` until `None` (send each datagram, or make each stream exchange
-//!    and hand its reply to `handle_stream`), then `poll_event` until `None`. Only inputs
-//!    queue either; polling changes nothing else.
+//!    and hand its reply to `handle_stream`), then `poll_event` until `None`, then
+//!    `poll_user_event` until `None` (each user event broadcast in the mesh, once, this
+//!    node's own included). Only inputs queue any of them; polling changes nothing else.
 //! 3. Sleep until `poll_timeout` (or the next input), then call `handle_timeout` with the
 //!    current time. After `handle_timeout(now)`, `poll_timeout()` is later than `now`.
 //!
@@ -81,10 +82,10 @@ pub mod wire;
 
 pub use error::Error;
 pub use placement::{FencingToken, OwnedTask};
-pub use proto::{Config, Event, Member, Preset};
+pub use proto::{Config, Event, Member, Preset, UserEvent, UserEventError};
 pub use runtime::{
     Events, Mesh, MeshBuilder, MeshStats, MessageError, Messages, PlacementConfig, RecvError,
-    TaskChange, TaskChanges, UserMessage,
+    TaskChange, TaskChanges, UserEvents, UserMessage,
 };
 pub use wire::State;
 

@@ -8,8 +8,8 @@ mod cli_util;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cli_util::{Agents, one_line_error, signal, spawn_logged, wait_for};
-use serde_json::Value;
+use cli_util::{Agents, one_line_error, run, signal, spawn_logged, wait_for};
+use serde_json::{Value, json};
 
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
@@ -41,6 +41,8 @@ fn handlers_run_per_event_for_the_kinds_they_name() {
     let dir = temp_dir("handlers");
     let filtered = dir.join("filtered.jsonl");
     let every = dir.join("every.txt");
+    let deploys = dir.join("deploys.jsonl");
+    let deploy_cmd = format!("user_event:deploy=cat >> {}", deploys.display());
     let filtered_cmd = format!("member_joined,member_dead=cat >> {}", filtered.display());
     let every_cmd = format!(
         "echo \"$SWIMRING_EVENT $SWIMRING_NAME\" >> {}",
@@ -62,6 +64,8 @@ fn handlers_run_per_event_for_the_kinds_they_name() {
         &every_cmd,
         "--handler",
         "member_joined=exit 3",
+        "--handler",
+        &deploy_cmd,
         "--task",
         "t0",
     ]);
@@ -84,6 +88,25 @@ fn handlers_run_per_event_for_the_kinds_they_name() {
     wait_for("h-a's handler hears h-b join", BOUND, || {
         has(&objects(&filtered), "member_joined", "h-b")
     });
+    // User events by name: h-b sends two, the filter takes one.
+    for (name, payload) in [("restart", "now"), ("deploy", "v42")] {
+        let sent = run(&["event", name, payload, "--control", "127.81.1.2:7373"]);
+        assert!(sent.status.success(), "{sent:?}");
+    }
+    wait_for("both user events reach h-a's handlers", BOUND, || {
+        let text = std::fs::read_to_string(&every).unwrap_or_default();
+        text.matches("user_event h-a").count() == 2
+    });
+    let deployed = objects(&deploys);
+    assert_eq!(deployed.len(), 1, "{deployed:?}");
+    assert_eq!(
+        (
+            &deployed[0]["name"],
+            &deployed[0]["payload"],
+            &deployed[0]["from"]
+        ),
+        (&json!("deploy"), &json!("v42"), &json!("h-b"))
+    );
     signal(&agents.0[1], "KILL");
     let _ = agents.0[1].wait();
     wait_for("h-a's handler hears h-b die", BOUND, || {

@@ -31,4 +31,9 @@ pub fn decode_and_feed(data: &[u8], transport: Transport) {
     };
     while node.poll_transmit().is_some() {}
     while node.poll_event().is_some() {}
+    // User events (frame 16) are delivered from datagrams: a decoded one is within bounds.
+    while let Some(e) = node.poll_user_event() {
+        assert!(!e.name.is_empty() && e.name.len() <= swimring::wire::user::MAX_USER_EVENT_NAME);
+        assert!(!e.from.is_empty() && e.from.len() <= swimring::wire::MAX_NAME_LEN);
+    }
 }

@@ -16,18 +16,21 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use swimring::proto::{Channel, Config, Event, Identity, Interner, Member, SeedRetry, Swim};
-use swimring::wire::codec::{self, Limits, Transport};
-use swimring::wire::{Message, Reach, State, Update};
+use swimring::wire::codec::{Limits, Transport};
+use swimring::wire::{Reach, State};
 
 use crate::metrics::Metrics;
 use crate::network::{Fate, Network};
 use crate::tasks::Tasks;
 
+mod bug;
 mod invariants;
 mod kernel;
+mod user_events;
 
 use kernel::Inbox;
 pub use kernel::{ACCEPT_BACKLOG, KernelStats, RECV_BUFFER_BYTES, RECV_BUFFER_DATAGRAMS};
+pub use user_events::{DeliveredEvent, UserEventReach};
 
 /// Index of a node slot in a [`Cluster`]. A restarted node keeps its slot.
 pub type NodeId = usize;
@@ -177,6 +180,8 @@ pub struct Cluster {
     names: Interner,
     /// Task mode: every node's task table and the ledger of who holds what.
     tasks: Option<Tasks>,
+    /// What each node delivered of the user events broadcast.
+    user_events: user_events::UserEventLog,
 }
 
 /// The address simulated node `i` has: unique, never used on a real network.
@@ -228,6 +233,7 @@ impl Cluster {
             },
             names: Interner::default(),
             tasks: None,
+            user_events: Default::default(),
         }
     }
 
@@ -663,6 +669,7 @@ impl Cluster {
                 self.nodes[id].events.push(Observed { at, event });
             }
         }
+        self.drain_user_events(id);
         if self.check {
             self.check_self(id);
         }
@@ -760,38 +767,5 @@ impl Cluster {
             to: to as u32,
             what,
         });
-    }
-
-    // ----- the injected bug ---------------------------------------------------------------------
-
-    fn filter(&self, id: NodeId, payload: Bytes, transport: Transport) -> Bytes {
-        if self.bug != Bug::DropOwnRefutation {
-            return payload;
-        }
-        let me = self.nodes[id].swim.local();
-        let label = self.nodes[id].swim.config().label.clone();
-        let Ok(env) = codec::decode(&payload, &label, &self.limits, transport) else {
-            return payload;
-        };
-        let own_alive = |msg: &Message| matches!(msg, Message::Update(Update::Alive(a)) if a.name == me.name && a.incarnation > 0);
-        let mut changed = false;
-        let mut kept = Vec::with_capacity(env.messages.len());
-        for mut msg in env.messages {
-            if own_alive(&msg) {
-                changed = true;
-                continue;
-            }
-            if let Message::PushPull(pp) = &mut msg {
-                let before = pp.members.len();
-                pp.members
-                    .retain(|m| !(m.name == me.name && m.incarnation > 0));
-                changed |= pp.members.len() != before;
-            }
-            kept.push(msg);
-        }
-        if !changed {
-            return payload;
-        }
-        codec::encode_messages(&label, &kept)
     }
 }

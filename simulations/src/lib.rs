@@ -29,8 +29,8 @@ pub mod tune;
 
 pub use builtins::BUILTINS;
 pub use cluster::{
-    ACCEPT_BACKLOG, Bug, Cluster, EngineStats, KernelStats, NodeId, Observed, RECV_BUFFER_BYTES,
-    RECV_BUFFER_DATAGRAMS, addr_of,
+    ACCEPT_BACKLOG, Bug, Cluster, DeliveredEvent, EngineStats, KernelStats, NodeId, Observed,
+    RECV_BUFFER_BYTES, RECV_BUFFER_DATAGRAMS, UserEventReach, addr_of,
 };
 pub use handoff::{FencedOut, HandoffSummary, Ledger, LowClaim, TaskChange};
 pub use network::{Burst, Fate, Latency, Network};

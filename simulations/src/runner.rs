@@ -171,6 +171,7 @@ impl Runner {
             | Action::Pause { .. }
             | Action::Resume { .. }
             | Action::Leave { .. }
+            | Action::UserEvent { .. }
             | Action::Join { .. } => self.act_on_nodes(at, a),
             Action::Churn {
                 until_s,
@@ -244,6 +245,17 @@ impl Runner {
                     let n = self.c.add_node(&format!("n{id}"), self.cfg.clone());
                     let seeds = self.seed_for(n);
                     self.c.join(n, &seeds);
+                }
+            }
+            Action::UserEvent {
+                target,
+                payload_bytes,
+                ..
+            } => {
+                self.mark("user-event");
+                for n in self.pick(&target, self.running()) {
+                    // A refused event (too large) is in the summary as never delivered.
+                    let _ = self.c.broadcast(n, "scenario", vec![b'e'; payload_bytes]);
                 }
             }
             _ => unreachable!("act routes only node actions here"),
@@ -543,6 +555,7 @@ impl Runner {
             violations: self.c.violations().to_vec(),
             settled,
             peak_rss_mib: peak_rss_mib(),
+            user_events: self.c.user_event_reach(),
             handoff: (self.c.tasks()).map(|t| {
                 t.ledger
                     .summary(ns(s.duration_s), |id| self.c.node(id).epoch())

@@ -193,6 +193,17 @@ pub enum Action {
         #[serde(default)]
         leave_fraction: f64,
     },
+    /// The targets each broadcast a user event (named `scenario`, with `payload_bytes`
+    /// bytes); the summary's `user_events` says how far and how fast each spread.
+    UserEvent {
+        /// When.
+        at_s: f64,
+        /// Which running nodes.
+        target: Target,
+        /// The payload's size.
+        #[serde(default)]
+        payload_bytes: usize,
+    },
     /// Ends every fault: heals the network, clears loss, duplication, reordering and
     /// slowness, and resumes paused nodes (the sweep's "now settle" step).
     HealAll {
@@ -218,6 +229,7 @@ impl Action {
             | Action::Network { at_s, .. }
             | Action::Slow { at_s, .. }
             | Action::Churn { at_s, .. }
+            | Action::UserEvent { at_s, .. }
             | Action::HealAll { at_s } => at_s,
         }
     }
@@ -238,6 +250,7 @@ impl Action {
             | Action::Restart { target, .. }
             | Action::Resume { target, .. }
             | Action::Leave { target, .. }
+            | Action::UserEvent { target, .. }
             | Action::Isolate { target, .. } => target.validate(),
             Action::Pause { target, for_s, .. } => {
                 if for_s.is_some_and(|f| f <= 0.0 || !f.is_finite()) {

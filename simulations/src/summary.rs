@@ -8,7 +8,7 @@ use swimring::placement::{PlacementConfig, eligible};
 use swimring::proto::{Config, Member, Stats, bounds};
 use swimring::ring::Ring;
 
-use crate::cluster::KernelStats;
+use crate::cluster::{KernelStats, UserEventReach};
 use crate::handoff::HandoffSummary;
 use crate::metrics::{Sample, Spread};
 
@@ -152,6 +152,9 @@ pub struct Summary {
     pub settled: Option<bool>,
     /// Peak resident memory of the process so far, MiB (Linux; not part of the trace).
     pub peak_rss_mib: Option<f64>,
+    /// Only when user events were broadcast: how far and how fast they spread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_events: Option<UserEventReach>,
     /// Task mode only: handoffs, their overlap and gap, and stale tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handoff: Option<HandoffSummary>,

@@ -5,8 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use base64::Engine as _;
+
 use super::member_info;
-use crate::proto::Event;
+use crate::proto::{Event, UserEvent};
 use crate::runtime::TaskChange;
 
 /// Unix time in seconds, the `ts` of every event.
@@ -18,8 +20,8 @@ pub(crate) fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Every `event` kind these objects carry: the membership events' ([`Event::kind`]), then the
-/// task changes'.
+/// Every `event` kind these objects carry: the membership events' ([`Event::kind`]), the
+/// task changes' and the user events'.
 pub const EVENT_KINDS: &[&str] = &[
     "member_joined",
     "member_suspect",
@@ -31,10 +33,12 @@ pub const EVENT_KINDS: &[&str] = &[
     "name_conflict",
     TASKS_ACQUIRED,
     TASKS_RELEASED,
+    USER_EVENT,
 ];
 
 const TASKS_ACQUIRED: &str = "tasks_acquired";
 const TASKS_RELEASED: &str = "tasks_released";
+const USER_EVENT: &str = "user_event";
 
 /// One membership event: `ts`, `event` (its kind) and the member's fields; a name conflict
 /// carries both addresses instead.
@@ -85,11 +89,64 @@ pub fn task_change_json(local: &str, c: &TaskChange) -> Vec<Value> {
     out
 }
 
+/// A user event: `ts`, `"event": "user_event"`, its `name`, the member it came `from` (as its
+/// frame names it) with that member's `run` and the event's `seq`, and its payload: as
+/// `payload`, text, when it is valid UTF-8, else as `payload_base64` (standard base64), so a
+/// line is always valid JSON and a text payload reads as itself.
+pub fn user_event_json(e: &UserEvent) -> Value {
+    let mut v = json!({
+        "ts": unix_now(), "event": USER_EVENT, "name": e.name, "from": e.from,
+        "run": e.run, "seq": e.seq,
+    });
+    match std::str::from_utf8(&e.payload) {
+        Ok(text) => v["payload"] = text.into(),
+        Err(_) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&e.payload);
+            v["payload_base64"] = b64.into();
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_member;
     use crate::wire::State;
+
+    fn event(payload: &'static [u8]) -> UserEvent {
+        UserEvent {
+            from: "a".into(),
+            run: 7,
+            seq: 2,
+            name: "deploy".into(),
+            payload: bytes::Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn a_text_payload_reads_as_text_and_bytes_as_base64() {
+        let text = user_event_json(&event(b"v42"));
+        assert_eq!(
+            (
+                &text["event"],
+                &text["name"],
+                &text["from"],
+                &text["payload"]
+            ),
+            (
+                &json!("user_event"),
+                &json!("deploy"),
+                &json!("a"),
+                &json!("v42")
+            )
+        );
+        assert!(text.get("payload_base64").is_none());
+        let bin = user_event_json(&event(&[0xff, 0x00]));
+        assert_eq!(bin["payload_base64"], "/wA=");
+        assert!(bin.get("payload").is_none());
+        assert_eq!((&bin["run"], &bin["seq"]), (&json!(7), &json!(2)));
+    }
 
     #[test]
     fn every_event_kind_is_listed() {
@@ -117,8 +174,8 @@ mod tests {
         }
         assert_eq!(
             EVENT_KINDS.len(),
-            events.len() + 2,
-            "and the two task changes"
+            events.len() + 3,
+            "and the two task changes and user events"
         );
     }
 }

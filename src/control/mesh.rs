@@ -240,6 +240,12 @@ impl Handler for MeshHandler {
             }
             Request::SetTags { set, delete } => self.set_tags(set, delete).await,
             Request::Info => self.info(),
+            Request::UserEvent { name, payload } => {
+                match self.mesh.broadcast(name.clone(), payload).await {
+                    Ok(seq) => Response::UserEventSent { name, seq },
+                    Err(e) => error(&e.to_string()),
+                }
+            }
             Request::Monitor { .. } => error("monitor is a streaming request"),
         }
     }

@@ -18,7 +18,7 @@ mod server;
 
 pub use client::{Client, call};
 pub use endpoint::Endpoint;
-pub use events::{EVENT_KINDS, event_json, task_change_json};
+pub use events::{EVENT_KINDS, event_json, task_change_json, user_event_json};
 pub use logtap::LogTap;
 pub use mesh::{AgentFacts, MeshHandler, leave_logged, member_info};
 pub use protocol::{

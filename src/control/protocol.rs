@@ -82,6 +82,14 @@ pub enum Request {
     },
     /// Version, uptime, profile, key ids and the agent's addresses.
     Info,
+    /// Broadcast a user event to every member (serf's `event`).
+    UserEvent {
+        /// The event's name, 1 to 64 bytes.
+        name: String,
+        /// Its payload, as text.
+        #[serde(default)]
+        payload: String,
+    },
     /// Stream events (and, at `logs`, log lines) until the client hangs up: the one request
     /// answered with many lines.
     Monitor {
@@ -225,6 +233,14 @@ pub enum Response {
     },
     /// Answer to [`Request::Info`].
     Info(Box<AgentInfo>),
+    /// Answer to [`Request::UserEvent`]: the event is queued for dissemination (and was
+    /// delivered to the agent itself).
+    UserEventSent {
+        /// The event's name.
+        name: String,
+        /// Its sequence number in the agent's run.
+        seq: u64,
+    },
     /// A membership or task event streamed by [`Request::Monitor`], as `--events json`
     /// prints it.
     Event {

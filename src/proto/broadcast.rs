@@ -1,26 +1,41 @@
 //! Rumours waiting to be piggybacked: each is sent a limited number of times, least-sent
 //! first (newest first among equals), and a newer rumour about a member replaces the older.
+//! User events wait in a queue of their own of the same kind, keyed by arrival, so that none
+//! replaces another.
 
+use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 use super::interner::Name;
 use crate::wire::codec::Frame;
 
 type Key = (u32, Reverse<u64>);
 
-/// Queue of encoded rumours, keyed by the member they are about.
-#[derive(Debug, Default)]
-pub struct Broadcasts {
-    queue: BTreeMap<Key, (Name, Frame)>,
-    by_name: HashMap<Name, Key>,
+/// Queue of encoded rumours, keyed by what they are about (`K`): the member, for membership
+/// rumours.
+#[derive(Debug)]
+pub struct Broadcasts<K = Name> {
+    queue: BTreeMap<Key, (K, Frame)>,
+    by_name: HashMap<K, Key>,
     next_id: u64,
 }
 
-impl Broadcasts {
+impl<K> Default for Broadcasts<K> {
+    fn default() -> Self {
+        Broadcasts {
+            queue: BTreeMap::new(),
+            by_name: HashMap::new(),
+            next_id: 0,
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash> Broadcasts<K> {
     /// Queues a rumour about `name`, replacing any older one about the same member.
-    pub fn push(&mut self, name: Name, frame: Frame) {
-        if let Some(old) = self.by_name.remove(&*name) {
+    pub fn push(&mut self, name: K, frame: Frame) {
+        if let Some(old) = self.by_name.remove(&name) {
             self.queue.remove(&old);
         }
         let key = (0, Reverse(self.next_id));
@@ -34,14 +49,40 @@ impl Broadcasts {
         self.queue.len()
     }
 
+    /// Whether no rumour is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Whether a rumour about `name` is still waiting to be sent.
-    pub fn contains(&self, name: &str) -> bool {
+    pub fn contains<Q: Hash + Eq + ?Sized>(&self, name: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.by_name.contains_key(name)
+    }
+
+    /// Drops the rumour sent most often (the oldest among equals): the one whose remaining
+    /// sends matter least, as it has already travelled furthest. Whether one was waiting.
+    pub fn evict_most_sent(&mut self) -> bool {
+        let Some((_, (name, _))) = self.queue.pop_last() else {
+            return false;
+        };
+        self.by_name.remove(&name);
+        true
     }
 
     /// Takes rumours whose frames fit in `budget` bytes, counting one transmission for each
     /// and dropping those sent `limit` times.
-    pub fn take(&mut self, mut budget: usize, limit: u32) -> Vec<Frame> {
+    pub fn take(&mut self, budget: usize, limit: u32) -> Vec<Frame> {
+        self.take_more(budget, limit, &mut Taken::default())
+    }
+
+    /// Like [`Broadcasts::take`], for a datagram that already holds the rumours in `taken`
+    /// (from earlier calls for the same datagram): those are skipped, as a rumour sent twice
+    /// in one datagram would spend a retransmission for nothing, and what is taken now is
+    /// added to `taken`.
+    pub fn take_more(&mut self, mut budget: usize, limit: u32, taken: &mut Taken) -> Vec<Frame> {
         const SMALLEST_FRAME: usize = 16;
         // A long queue is not scanned end to end for a frame small enough to fill the last
         // few bytes: after this many misfits in a row the packet is full enough.
@@ -51,6 +92,9 @@ impl Broadcasts {
         for (key, (_, frame)) in &self.queue {
             if budget < SMALLEST_FRAME || misfits >= MAX_MISFITS {
                 break;
+            }
+            if taken.0.contains(&key.1) {
+                continue;
             }
             let len = frame.encoded_len();
             if len <= budget {
@@ -62,12 +106,13 @@ impl Broadcasts {
             }
         }
         let mut frames = Vec::with_capacity(picked.len());
+        taken.0.extend(picked.iter().map(|k| k.1));
         for key in picked {
             let (name, frame) = self.queue.remove(&key).expect("picked from the queue");
             frames.push(frame.clone());
             let sent = key.0 + 1;
             if sent >= limit {
-                self.by_name.remove(&*name);
+                self.by_name.remove(&name);
             } else {
                 let next = (sent, key.1);
                 self.by_name.insert(name.clone(), next);
@@ -77,6 +122,10 @@ impl Broadcasts {
         frames
     }
 }
+
+/// The rumours one datagram already holds (see [`Broadcasts::take_more`]): a handful.
+#[derive(Debug, Default)]
+pub struct Taken(Vec<Reverse<u64>>);
 
 /// How many times each rumour is sent in a mesh of `n` members.
 pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
@@ -101,7 +150,7 @@ mod tests {
         b.push(names.name("a"), frame(1));
         b.push(names.name("b"), frame(2));
         let mut sent = 0;
-        while b.len() > 0 {
+        while !b.is_empty() {
             sent += b.take(1400, 3).len();
         }
         assert_eq!(sent, 6);

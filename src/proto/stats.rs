@@ -102,6 +102,18 @@ counters! {
         pub stalls_seen: u64,
         /// Pings sent to dead members, to notice a healed partition.
         pub dead_pings_sent: u64,
+        /// User events this node broadcast.
+        pub user_events_sent: u64,
+        /// User events from other members delivered here, each once.
+        pub user_events_received: u64,
+        /// Copies of user events already delivered here (or from an origin's earlier run): dropped.
+        pub user_events_duplicates: u64,
+        /// User event frames that did not decode: dropped alone, the rest of their packet applied.
+        pub user_events_malformed: u64,
+        /// User events dropped from the full outgoing queue before they were sent their retransmit count (the most sent first).
+        pub user_events_evicted: u64,
+        /// User events refused because they came from an unknown origin while 1,024 unknown origins were remembered.
+        pub user_events_refused: u64,
         ;
         /// Lifeguard local health score (0 healthy, up to the multiplier − 1).
         pub health_score: u32,
@@ -165,7 +177,7 @@ mod tests {
             ..Stats::default()
         };
         let list = s.counters();
-        assert_eq!(list.len(), 22);
+        assert_eq!(list.len(), 28);
         let r = list.iter().find(|c| c.name == "refutations").unwrap();
         assert_eq!(
             (r.value, r.help),

@@ -20,6 +20,7 @@ use super::messages::{
     DEFAULT_MAX_RELIABLE_MESSAGE, DEFAULT_MESSAGE_QUEUE, MessageConfig, Messaging, Outbox,
 };
 use super::placing::Placing;
+use super::user_events::DEFAULT_USER_EVENT_QUEUE;
 use super::{
     COMMAND_QUEUE, DEFAULT_EVENT_CAPACITY, DEFAULT_PORT, Events, Inner, Mesh, PlacementConfig,
     TaskChanges, clock, net, resolve,
@@ -56,6 +57,7 @@ pub struct MeshBuilder {
     forward_queue: usize,
     message_queue: usize,
     max_reliable_message: usize,
+    user_event_queue: usize,
 }
 
 impl Default for MeshBuilder {
@@ -82,6 +84,7 @@ impl Default for MeshBuilder {
             forward_queue: DEFAULT_FORWARD_QUEUE,
             message_queue: DEFAULT_MESSAGE_QUEUE,
             max_reliable_message: DEFAULT_MAX_RELIABLE_MESSAGE,
+            user_event_queue: DEFAULT_USER_EVENT_QUEUE,
         }
     }
 }
@@ -289,6 +292,15 @@ impl MeshBuilder {
         self
     }
 
+    /// User events delivered here ([`Mesh::broadcast`] anywhere in the mesh) waiting for
+    /// this node's application on [`Mesh::user_events`]; past it they are dropped and
+    /// counted in `user_events_dropped`, so a slow reader never holds up the protocol. At
+    /// least 1. Default [`DEFAULT_USER_EVENT_QUEUE`].
+    pub fn user_event_queue(mut self, events: usize) -> Self {
+        self.user_event_queue = events;
+        self
+    }
+
     /// Binds the sockets, starts the run loop and joins the seeds.
     ///
     /// A node that reaches no seed (none answered, or none resolved) still starts, alone: it
@@ -399,6 +411,9 @@ impl MeshBuilder {
         if self.message_queue == 0 {
             return Err(config_error("message_queue", "must be at least 1"));
         }
+        if self.user_event_queue == 0 {
+            return Err(config_error("user_event_queue", "must be at least 1"));
+        }
         let room = config.max_stream.saturating_sub(FORWARD_FRAMING);
         if self.max_reliable_message > room {
             let reason = format!("must be at most max_stream - {FORWARD_FRAMING} ({room})");
@@ -470,7 +485,8 @@ impl MeshBuilder {
         if let Some(k) = keyring.primary() {
             tracing::info!(parent: &span, primary = %k.id(), keys = keyring.ids().len(), "packets are sealed");
         }
-        let shared = Arc::new(Shared::new(&swim, &out, keyring, forward, messages));
+        let inboxes = (messages, self.user_event_queue);
+        let shared = Arc::new(Shared::new(&swim, &out, keyring, forward, inboxes));
         let events = Events::new(Some(out.events.clone()));
         let tasks = TaskChanges::new(Some(out.tasks.clone()));
         let mut placer = LocalTasks::new(&swim.local().name, swim.local().run, self.placement);

@@ -22,10 +22,12 @@ use super::net;
 use super::placing::Placing;
 use super::ratelimit::RateLimit;
 use super::secure::{self, Sealer};
+use super::user_events::UserEventInbox;
 use super::{MeshStats, resolve};
 use super::{accept, watch};
 use crate::error::Error;
 use crate::placement::{Balance, FencingToken};
+use crate::proto::UserEventError;
 use crate::proto::{Channel, Event, Member, SeedRetry, Stats, Swim, Transmit, seeds_needed};
 use crate::ring::Ring;
 use crate::wire::Reach;
@@ -76,6 +78,11 @@ pub(crate) enum Command {
         name: String,
         prune: bool,
         done: oneshot::Sender<Result<Member, Error>>,
+    },
+    Broadcast {
+        name: String,
+        payload: Bytes,
+        done: oneshot::Sender<Result<u64, UserEventError>>,
     },
     Shutdown,
 }
@@ -157,6 +164,8 @@ pub(crate) struct Shared {
     pub(crate) forward: Forwarding,
     /// Messages' receiving side: the application's queue and the counters.
     pub(crate) messages: Messaging,
+    /// The user events the core delivers, on their way to the application.
+    pub(crate) user_events: UserEventInbox,
     /// Bounds the warnings about packets that do not open.
     decrypt_warnings: RateLimit,
     /// The slots of the watch connections this node serves ([`watch`]).
@@ -169,7 +178,7 @@ impl Shared {
         out: &Outputs,
         keys: Keyring,
         forward: Forwarding,
-        messages: Messaging,
+        (messages, user_event_queue): (Messaging, usize),
     ) -> Shared {
         Shared {
             snapshot: RwLock::new(Snapshot {
@@ -192,6 +201,7 @@ impl Shared {
             label: swim.config().label.clone(),
             forward,
             messages,
+            user_events: UserEventInbox::new(user_event_queue, swim.max_user_event_len()),
             decrypt_warnings: RateLimit::new(WARN_EVERY),
             watchers: watch::slots(),
         }
@@ -264,6 +274,7 @@ impl Shared {
             messages_received: received,
             messages_dropped: dropped,
             messages_malformed: malformed,
+            user_events_dropped: self.user_events.dropped(),
         }
     }
 }
@@ -441,6 +452,13 @@ impl Driver {
                 }
                 let _ = done.send(r.map_err(Error::from));
             }
+            Command::Broadcast {
+                name,
+                payload,
+                done,
+            } => {
+                let _ = done.send(self.swim.broadcast(now(), &name, payload));
+            }
             Command::Shutdown => {}
         }
     }
@@ -564,6 +582,9 @@ impl Driver {
             self.placing.schedule(now());
             // No subscriber is not an error: events are dropped until someone listens.
             let _ = self.out.events.send(event);
+        }
+        while let Some(e) = self.swim.poll_user_event() {
+            self.shared.user_events.deliver(e);
         }
         if self.placing.waiting() && self.joined() {
             // The first full state merged: place now rather than at the wait's end.

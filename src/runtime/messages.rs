@@ -10,20 +10,18 @@
 //! loop or a connection. See docs/RUNTIME.md, *Messages*.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use thiserror::Error;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
 
 use super::driver::Shared;
 use super::forward::{self, Exchange};
+use super::inbox::{Inbox, Offered, Slot};
 use super::secure::Sealer;
 use super::{Mesh, clock};
 use crate::wire::State;
@@ -146,31 +144,7 @@ pub struct UserMessage {
 
 /// Messages sent to this node, in arrival order: made by [`Mesh::messages`]. Also a
 /// [`Stream`](futures_core::Stream) of the same items.
-#[derive(Debug)]
-pub struct Messages {
-    rx: mpsc::Receiver<UserMessage>,
-}
-
-impl Messages {
-    /// The next message; `None` once the mesh has shut down or a newer subscription replaced
-    /// this one.
-    pub async fn recv(&mut self) -> Option<UserMessage> {
-        self.rx.recv().await
-    }
-
-    /// The next message if one is waiting, without waiting.
-    pub fn try_recv(&mut self) -> Option<UserMessage> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl futures_core::Stream for Messages {
-    type Item = UserMessage;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<UserMessage>> {
-        self.rx.poll_recv(cx)
-    }
-}
+pub type Messages = Inbox<UserMessage>;
 
 /// A node's message settings (see [`MeshBuilder::message_queue`](super::MeshBuilder::message_queue)
 /// and [`MeshBuilder::max_reliable_message`](super::MeshBuilder::max_reliable_message)).
@@ -207,29 +181,22 @@ impl MessageCounters {
 pub(crate) struct Messaging {
     pub config: MessageConfig,
     pub counters: MessageCounters,
-    /// The application's queue; `None` (or a closed one) while nobody subscribes.
-    queue: RwLock<Option<mpsc::Sender<UserMessage>>>,
+    /// The application's queue.
+    queue: Slot<UserMessage>,
 }
 
 impl Messaging {
     pub(crate) fn new(config: MessageConfig) -> Messaging {
         Messaging {
+            queue: Slot::new(config.queue),
             config,
             counters: MessageCounters::default(),
-            queue: RwLock::new(None),
         }
-    }
-
-    /// A new subscription, replacing (and ending) any previous one.
-    fn subscribe(&self) -> Messages {
-        let (tx, rx) = mpsc::channel(self.config.queue);
-        *self.queue.write().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        Messages { rx }
     }
 
     /// Ends the subscription: its reader learns the mesh is gone.
     pub(crate) fn close(&self) {
-        *self.queue.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.queue.close();
     }
 
     /// Takes an opened datagram whose first frame is a message; one that does not decode is
@@ -262,16 +229,15 @@ impl Messaging {
     /// Hands a message to the application's queue without waiting: with no subscriber, or a
     /// full queue, it is dropped and counted.
     fn deliver(&self, from: String, bytes: Bytes, reliable: bool) -> Outcome {
-        let queue = self.queue.read().unwrap_or_else(|e| e.into_inner()).clone();
         let msg = UserMessage {
             from,
             bytes,
             reliable,
         };
-        let outcome = match queue.map(|q| q.try_send(msg)) {
-            Some(Ok(())) => Outcome::Accepted,
-            Some(Err(TrySendError::Full(_))) => Outcome::Busy,
-            Some(Err(TrySendError::Closed(_))) | None => Outcome::NoHandler,
+        let outcome = match self.queue.offer(msg) {
+            Offered::Accepted => Outcome::Accepted,
+            Offered::Full => Outcome::Busy,
+            Offered::NoSubscriber => Outcome::NoHandler,
         };
         let counter = match outcome {
             Outcome::Accepted => &self.counters.received,
@@ -385,7 +351,7 @@ impl Mesh {
     /// while nobody subscribes, arriving messages are dropped and counted in
     /// `messages_dropped` (a reliable sender is told), so a slow reader never slows the mesh.
     pub fn messages(&self) -> Messages {
-        self.inner.shared.messages.subscribe()
+        self.inner.shared.messages.queue.subscribe()
     }
 
     /// The largest body [`Mesh::send`] takes: what fits in one datagram of `max_datagram`

@@ -42,6 +42,7 @@ mod events;
 mod forward;
 #[cfg(target_os = "linux")]
 mod icmp;
+mod inbox;
 mod join;
 mod messages;
 mod net;
@@ -49,6 +50,7 @@ mod operate;
 mod placing;
 mod ratelimit;
 mod secure;
+mod user_events;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -67,9 +69,11 @@ pub use forward::{
     DEFAULT_FORWARD_HOP_LIMIT, DEFAULT_FORWARD_MAX_PAYLOAD, DEFAULT_FORWARD_QUEUE,
     DEFAULT_FORWARD_RETRIES, ForwardError, ForwardedRequest, ForwardedRequests,
 };
+pub use inbox::Inbox;
 pub use messages::{
     DEFAULT_MAX_RELIABLE_MESSAGE, DEFAULT_MESSAGE_QUEUE, MessageError, Messages, UserMessage,
 };
+pub use user_events::{DEFAULT_USER_EVENT_QUEUE, UserEvents};
 
 use crate::error::Error;
 use crate::placement::{Balance, FencingToken, OwnedTask};
@@ -136,6 +140,8 @@ crate::proto::counters! {
         pub messages_dropped: u64,
         /// Message datagrams that opened but did not decode: dropped, nothing else changed.
         pub messages_malformed: u64,
+        /// User events delivered here but dropped before the application: its queue (`Mesh::user_events`) was full, or nobody subscribed.
+        pub user_events_dropped: u64,
         ;
     }
 }
@@ -455,6 +461,7 @@ impl Mesh {
     pub async fn shutdown(&self) {
         self.inner.forward.close();
         self.inner.shared.messages.close();
+        self.inner.shared.user_events.close();
         let _ = self.inner.cmds.send(Command::Shutdown).await;
         let mut task = self.inner.task.lock().await;
         if let Some(t) = task.take()

@@ -9,7 +9,8 @@
 //!
 //! Frames are encoded once and carried as [`Frame`]s, so a rumour retransmitted many times is
 //! serialised only once, and the exact size of a packet is known before it is built. The
-//! frames the protocol core never sees (forwarding, messages, watches) are in `beside`.
+//! frames the protocol core never sees (forwarding, messages, watches) are in `beside`; user
+//! events, the one frame a packet survives losing, in `user_event`.
 
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use bytes::Bytes;
@@ -21,10 +22,13 @@ use super::message::{
     Suspect, Update,
 };
 use super::{MAX_LABEL_LEN, MAX_NAME_LEN};
+use user_event::{decode_user_event, validate_user_event};
 
 mod beside;
+mod user_event;
 
 pub use beside::*;
+pub use user_event::{max_user_event_len, user_event_frame_len};
 
 /// First bytes of every swimring packet.
 pub const MAGIC: [u8; 4] = *b"SWRG";
@@ -65,6 +69,9 @@ pub enum Transport {
 pub struct Envelope {
     /// The messages, frames with unknown tags already skipped.
     pub messages: Vec<Message>,
+    /// User event frames that did not decode: dropped alone, the rest of the packet kept
+    /// (see `user_event`'s module docs for why).
+    pub malformed_user_events: usize,
 }
 
 /// One encoded message, ready to be placed in any number of envelopes.
@@ -105,6 +112,7 @@ mod tag {
     pub const MESSAGE: u8 = 13;
     pub const RELIABLE_MESSAGE: u8 = 14;
     pub const REACHED: u8 = 15;
+    pub const USER_EVENT: u8 = 16;
     pub const WATCH: u8 = 17;
 }
 
@@ -178,6 +186,7 @@ pub fn encode_frame(msg: &Message) -> Frame {
         Message::PushPull(m) => body(tag::PUSH_PULL, m),
         Message::Epoch(m) => body(tag::EPOCH, m),
         Message::Reached(m) => body(tag::REACHED, m),
+        Message::UserEvent(m) => body(tag::USER_EVENT, m),
     }
 }
 
@@ -288,6 +297,7 @@ pub fn decode(
         });
     }
     let mut messages = Vec::with_capacity(raw.frames.len());
+    let mut malformed_user_events = 0;
     for frame in &raw.frames {
         let b = &frame.body[..];
         let msg = match frame.tag {
@@ -302,12 +312,22 @@ pub fn decode(
             tag::PUSH_PULL => Message::PushPull(decode_body::<PushPull>(b, transport)?),
             tag::EPOCH => Message::Epoch(decode_body::<Epoch>(b, transport)?),
             tag::REACHED => Message::Reached(decode_body::<Reached>(b, transport)?),
+            tag::USER_EVENT => match decode_user_event(b, transport) {
+                Ok(e) => Message::UserEvent(e),
+                Err(_) => {
+                    malformed_user_events += 1;
+                    continue;
+                }
+            },
             _ => continue,
         };
         validate(&msg, limits)?;
         messages.push(msg);
     }
-    Ok(Envelope { messages })
+    Ok(Envelope {
+        messages,
+        malformed_user_events,
+    })
 }
 
 fn check_name(field: &'static str, name: &str) -> Result<(), DecodeError> {
@@ -349,6 +369,7 @@ pub fn validate(msg: &Message, limits: &Limits) -> Result<(), DecodeError> {
             check_name("dead.from", &d.from)
         }
         Message::Update(Update::Left(l)) => check_name("left.name", &l.name),
+        Message::UserEvent(e) => validate_user_event(e),
         Message::PushPull(p) => {
             check_name("push_pull.from", &p.from)?;
             if p.members.len() > limits.max_members {

@@ -246,6 +246,8 @@ pub enum Message {
     Epoch(Epoch),
     /// See [`Reached`].
     Reached(Reached),
+    /// See [`UserEvent`](super::user::UserEvent).
+    UserEvent(super::user::UserEvent),
 }
 
 impl From<Update> for Message {

@@ -1,5 +1,6 @@
 //! What the in-memory cluster tests share: a mesh joined through one seed, the convergence
 //! check, and bounds derived from the configuration.
+#![allow(dead_code)] // each test crate uses the part it needs
 
 use std::time::Duration;
 

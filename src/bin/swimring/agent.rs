@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use swimring::control::{
     AgentFacts, Auth, Endpoint, Listener, MeshHandler, event_json, leave_logged, serve,
-    task_change_json,
+    task_change_json, user_event_json,
 };
-use swimring::{Event, Events, Mesh, RecvError, TaskChanges};
+use swimring::{Event, Events, Mesh, RecvError, TaskChanges, UserEvents};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
@@ -110,6 +110,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         None => None,
     };
     let (mesh, events, tasks) = start(&s).await?;
+    let user_events = mesh.user_events();
     let facts = AgentFacts {
         profile: format!("{:?}", s.preset).to_lowercase(),
         control: s.control.to_string(),
@@ -125,7 +126,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         metrics.map(|l| tokio::spawn(crate::http::serve(l, mesh.clone(), s.seeds.is_empty())));
     tracing::info!(name = mesh.name(), gossip = %mesh.local_addr(), control = %s.control,
         metrics = ?s.metrics, tasks = s.tasks.len(), "agent running");
-    let feeds = (events, tasks, stopped);
+    let feeds = (events, tasks, user_events, stopped);
     let outcome = watch(&mesh, feeds, &mut signals, (&args, &mut s, &logging)).await;
     if let Outcome::Leave = outcome {
         let _ = leave_logged(&mesh, s.leave_timeout).await;
@@ -161,14 +162,15 @@ fn conflict(mesh: &Mesh, e: &Event) -> Option<String> {
     })
 }
 
-/// Prints events and task changes, answers signals, until the agent should stop.
+/// Prints events, task changes and user events, answers signals, until the agent should
+/// stop.
 async fn watch(
     mesh: &Mesh,
-    feeds: (Events, TaskChanges, Arc<Notify>),
+    feeds: (Events, TaskChanges, UserEvents, Arc<Notify>),
     signals: &mut Signals,
     config: (&AgentArgs, &mut Settings, &Logging),
 ) -> Outcome {
-    let (mut events, mut tasks, stopped) = feeds;
+    let (mut events, mut tasks, mut user_events, stopped) = feeds;
     let (args, settings, logging) = config;
     let mut handlers = Handlers::start(settings.handlers.clone(), mesh.name());
     loop {
@@ -199,6 +201,12 @@ async fn watch(
                 }
                 Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "task output fell behind"),
                 Err(RecvError::Closed) => return Outcome::Stopped,
+            },
+            Some(e) = user_events.recv() => {
+                if !json {
+                    tracing::info!(name = %e.name, from = %e.from, bytes = e.payload.len(), "user event");
+                }
+                out(&user_event_json(&e));
             },
             _ = signals.int.recv() => return Outcome::Leave,
             _ = signals.term.recv() => return Outcome::Leave,

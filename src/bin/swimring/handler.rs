@@ -1,6 +1,7 @@
 //! Event handlers, as serf's: `--handler [KINDS=]CMD` runs `CMD` through `sh -c` for each
-//! event the agent sees (or only those of the listed kinds), with the event's JSON object, the
-//! same one `--events json` prints, on its standard input.
+//! event the agent sees (or only those of the listed kinds; `user_event:NAME` is a user event
+//! of that name, as serf's `user:NAME`), with the event's JSON object, the same one
+//! `--events json` prints, on its standard input.
 //!
 //! Handlers run one at a time, in the order of the events, from a bounded queue, so a slow
 //! handler delays the next ones but never the protocol: when the queue is full the event is
@@ -25,8 +26,36 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(30);
 /// One `--handler`: the program, and the kinds it runs for (none: every event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handler {
-    kinds: Vec<String>,
+    kinds: Vec<Kind>,
     command: String,
+}
+
+/// One entry of a handler's filter: an event kind, and for user events perhaps a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Kind {
+    kind: String,
+    name: Option<String>,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Kind {
+        let (kind, name) = match s.split_once(':') {
+            Some((kind, name)) => (kind, Some(name.to_owned())),
+            None => (s, None),
+        };
+        Kind {
+            kind: kind.to_owned(),
+            name,
+        }
+    }
+
+    fn matches(&self, event: &Value) -> bool {
+        event["event"] == self.kind.as_str()
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| event["name"] == n.as_str())
+    }
 }
 
 impl Handler {
@@ -36,12 +65,20 @@ impl Handler {
     pub fn parse(spec: &str) -> Result<Handler, String> {
         let (kinds, command) = match spec.split_once('=') {
             Some((filter, command)) if looks_like_filter(filter) => {
-                let kinds: Vec<String> = filter.split(',').map(str::to_owned).collect();
-                if let Some(bad) = kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
-                    return Err(format!(
-                        "unknown event kind {bad:?} in --handler {spec:?}; kinds: {}",
-                        KINDS.join(", ")
-                    ));
+                let kinds: Vec<Kind> = filter.split(',').map(Kind::parse).collect();
+                for k in &kinds {
+                    if !KINDS.contains(&k.kind.as_str()) {
+                        return Err(format!(
+                            "unknown event kind {:?} in --handler {spec:?}; kinds: {}",
+                            k.kind,
+                            KINDS.join(", ")
+                        ));
+                    }
+                    if k.name.is_some() && k.kind != "user_event" {
+                        return Err(format!(
+                            "only user_event takes a name (user_event:NAME) in --handler {spec:?}"
+                        ));
+                    }
                 }
                 (kinds, command)
             }
@@ -57,15 +94,21 @@ impl Handler {
         })
     }
 
-    fn wants(&self, kind: &str) -> bool {
-        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind)
+    fn wants(&self, event: &Value) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k.matches(event))
     }
 }
 
+/// Whether `s` reads as a filter: comma-separated kinds of lowercase letters and `_`, each
+/// perhaps with `:NAME` (a user event's name, without spaces).
 fn looks_like_filter(s: &str) -> bool {
+    let kind = |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let name = |n: &str| !n.is_empty() && !n.contains(char::is_whitespace);
     !s.is_empty()
-        && s.split(',')
-            .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        && s.split(',').all(|k| match k.split_once(':') {
+            Some((k, n)) => kind(k) && name(n),
+            None => kind(k),
+        })
 }
 
 /// The agent's side of the handlers: hands events to the task that runs them.
@@ -107,7 +150,7 @@ impl Handlers {
 async fn run_all(handlers: Vec<Handler>, agent: String, mut rx: mpsc::Receiver<Value>) {
     while let Some(event) = rx.recv().await {
         let kind = event["event"].as_str().unwrap_or_default().to_owned();
-        for h in handlers.iter().filter(|h| h.wants(&kind)) {
+        for h in handlers.iter().filter(|h| h.wants(&event)) {
             run_one(h, &agent, &kind, &event).await;
         }
     }
@@ -158,17 +201,29 @@ async fn run_one(h: &Handler, agent: &str, kind: &str, event: &Value) {
 mod tests {
     use super::*;
 
+    fn event(kind: &str, name: &str) -> Value {
+        serde_json::json!({"event": kind, "name": name})
+    }
+
     #[test]
     fn a_filter_is_a_list_of_known_kinds_and_anything_else_is_the_command() {
         let h = Handler::parse("member_dead,member_left=/usr/local/bin/page ops").unwrap();
-        assert!(h.wants("member_dead") && h.wants("member_left") && !h.wants("member_joined"));
+        assert!(h.wants(&event("member_dead", "")) && h.wants(&event("member_left", "")));
+        assert!(!h.wants(&event("member_joined", "")));
         assert_eq!(h.command, "/usr/local/bin/page ops");
         let all = Handler::parse("LEVEL=3 ./notify.sh").unwrap();
         assert_eq!(
             all.command, "LEVEL=3 ./notify.sh",
             "an environment assignment, not a filter"
         );
-        assert!(all.wants("tasks_acquired"));
+        assert!(all.wants(&event("tasks_acquired", "")));
+        let deploy = Handler::parse("user_event:deploy,member_dead=./on-deploy.sh").unwrap();
+        assert!(deploy.wants(&event("user_event", "deploy")));
+        assert!(!deploy.wants(&event("user_event", "restart")));
+        assert!(
+            Handler::parse("member_dead:x=./y").is_err(),
+            "only user events have names"
+        );
         let err = Handler::parse("member_died=./x").unwrap_err();
         assert!(err.contains("unknown event kind \"member_died\""), "{err}");
         assert!(Handler::parse("member_dead=").is_err());

@@ -57,6 +57,8 @@ enum Command {
     ForceLeave(ops::ForceLeaveArgs),
     /// Set or delete a running agent's tags.
     Tags(ops::TagsArgs),
+    /// Broadcast a user event NAME [PAYLOAD] to every member through a running agent.
+    Event(ops::EventArgs),
     /// Ask an agent to leave the mesh gracefully and stop.
     Leave(inspect::Target),
     /// List, install, use or remove a running agent's cluster keys (rotation without
@@ -113,6 +115,7 @@ fn main() -> ExitCode {
             Command::Join(args) => ops::join(args).await,
             Command::ForceLeave(args) => ops::force_leave(args).await,
             Command::Tags(args) => ops::tags(args).await,
+            Command::Event(args) => ops::event(args).await,
             Command::Leave(t) => inspect::leave(t).await,
             Command::Keys(args) => keys::keys(args).await,
             Command::Keygen => keys::keygen(),

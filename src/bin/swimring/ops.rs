@@ -1,5 +1,5 @@
 //! The serf-class commands that change or watch a running agent: `join`, `force-leave`,
-//! `tags`, `info` and `monitor`.
+//! `tags`, `event`, `info` and `monitor`.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +57,19 @@ enum TagsOp {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// `swimring event`.
+#[derive(Args)]
+pub struct EventArgs {
+    /// The event's name (1 to 64 bytes).
+    name: String,
+    /// Its payload, as text (default: empty). Name and payload together are bounded by a
+    /// datagram's share for user events, about 500 bytes.
+    #[arg(default_value = "")]
+    payload: String,
+    #[command(flatten)]
+    target: Target,
 }
 
 /// `swimring monitor`.
@@ -137,6 +150,25 @@ pub async fn tags(args: TagsArgs) -> Result<(), String> {
         println!("{k}={v}");
     }
     Ok(())
+}
+
+/// Broadcasts a user event through the agent; each agent's `--events json` prints it.
+pub async fn event(args: EventArgs) -> Result<(), String> {
+    let req = Request::UserEvent {
+        name: args.name,
+        payload: args.payload,
+    };
+    let resp = ask(&args.target, req).await?;
+    if args.target.json {
+        return print_json(&resp);
+    }
+    match resp {
+        Response::UserEventSent { name, seq } => {
+            println!("event {name} sent (seq {seq})");
+            Ok(())
+        }
+        other => Err(unexpected(&other)),
+    }
 }
 
 pub async fn info(t: Target) -> Result<(), String> {

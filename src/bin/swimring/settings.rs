@@ -122,7 +122,8 @@ pub struct AgentArgs {
     events: Option<EventFormat>,
     /// Run CMD through `sh -c` for each event, with the event's JSON object (as --events json
     /// prints it) on standard input and SWIMRING_EVENT set to its kind; `KINDS=CMD` runs it
-    /// only for those kinds (comma-separated, e.g. member_dead,member_left=./page.sh).
+    /// only for those kinds (comma-separated, e.g. member_dead,member_left=./page.sh;
+    /// user_event:NAME for the user events of that name).
     /// Repeatable; handlers run one at a time, in event order.
     #[arg(long = "handler", value_name = "[KINDS=]CMD")]
     handlers: Vec<String>,

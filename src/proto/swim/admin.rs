@@ -58,6 +58,7 @@ impl Swim {
             let key = (rec.changed(), self.names.name(name));
             self.gone.remove(&key);
             self.members.remove(name);
+            self.forget_user_events(name);
         }
     }
 }

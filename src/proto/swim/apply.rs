@@ -262,7 +262,9 @@ impl Swim {
             }
             self.gone.pop_first();
             self.members.remove(&name);
+            self.forget_user_events(&name);
         }
+        self.reap_user_events(now);
     }
 }
 

@@ -21,17 +21,16 @@ impl Swim {
         retransmit_limit(self.cfg.retransmit_mult, self.members.live().len() + 1)
     }
 
-    /// Sends `msgs` in one datagram, filling the rest of it with rumours.
+    /// Sends `msgs` in one datagram, filling the rest of it with rumours (user events only
+    /// if [`Swim::carries_events`]).
     pub(super) fn send(&mut self, to: SocketAddr, msgs: Vec<Message>) {
+        let events = Swim::carries_events(&msgs);
         let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
         frames.extend(msgs.iter().map(codec::encode_frame));
         // Two bytes of slack: the frame count's varint may grow once rumours are added.
         let used = codec::envelope_len(&self.cfg.label, &frames) + 2;
-        let limit = self.retransmit_limit();
-        frames.extend(
-            self.broadcasts
-                .take(self.cfg.max_datagram.saturating_sub(used), limit),
-        );
+        let rumours = self.piggyback(self.cfg.max_datagram.saturating_sub(used), events);
+        frames.extend(rumours);
         self.datagram(to, frames);
     }
 
@@ -57,7 +56,7 @@ impl Swim {
     }
 
     pub(super) fn gossip(&mut self) {
-        if self.broadcasts.len() == 0 {
+        if self.broadcasts.is_empty() && self.user_events.queue.is_empty() {
             return;
         }
         let targets = self
@@ -68,10 +67,12 @@ impl Swim {
             - codec::envelope_overhead(&self.cfg.label, 1000)
             - codec::epoch_frame_len(self.epoch);
         for t in targets {
-            let limit = self.retransmit_limit();
-            let rumours = self.broadcasts.take(budget, limit);
+            // A suspect target gets membership rumours only: with user events alone waiting,
+            // the next target may still get them.
+            let events = self.holds_alive(&t);
+            let rumours = self.piggyback(budget, events);
             if rumours.is_empty() {
-                break;
+                continue;
             }
             let mut frames: Vec<Frame> = self.datagram_epoch().into_iter().collect();
             frames.extend(rumours);

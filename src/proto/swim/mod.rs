@@ -2,7 +2,8 @@
 //! lives in a submodule: [`probe`], [`gossip`] (dissemination), [`apply`] (rumours about
 //! others), [`sync`] (full-state exchange), [`local`] (this node's own record), [`admin`]
 //! (an operator's word about other members), [`epoch`] (the clock fencing tokens come
-//! from) and [`evidence`] (what the driver learned about a probed member's host).
+//! from), [`evidence`] (what the driver learned about a probed member's host) and [`user`]
+//! (user events).
 
 mod admin;
 mod apply;
@@ -12,6 +13,7 @@ mod gossip;
 mod local;
 mod probe;
 mod sync;
+mod user;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -31,7 +33,9 @@ use super::interner::{Interner, Name};
 use super::order::ProbeOrder;
 use super::stats::Stats;
 use super::table::{Record, Table};
+use super::user_events::UserEventState;
 use crate::wire::codec::{self, Limits, Transport};
+use crate::wire::user::UserEvent;
 use crate::wire::{Ack, DecodeError, MAX_NAME_LEN, Message, State};
 use probe::{LateAck, Probe, Relay};
 
@@ -67,6 +71,8 @@ pub struct Swim {
     gone: BTreeSet<(Instant, Name)>,
     order: ProbeOrder,
     broadcasts: Broadcasts,
+    /// User events waiting to be disseminated, and what was delivered (see [`user`]).
+    user_events: UserEventState,
     awareness: Awareness,
     rng: ChaCha8Rng,
     seq: u32,
@@ -90,6 +96,7 @@ pub struct Swim {
     epoch_sends: u32,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    delivered: VecDeque<UserEvent>,
     stats: Stats,
 }
 
@@ -145,6 +152,7 @@ impl Swim {
             gone: BTreeSet::new(),
             order: ProbeOrder::default(),
             broadcasts: Broadcasts::default(),
+            user_events: user::user_event_state(cfg.max_datagram, &cfg.label),
             awareness: Awareness::new(cfg.awareness_max_multiplier),
             rng,
             seq: 0,
@@ -163,6 +171,7 @@ impl Swim {
             epoch_sends: 0,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            delivered: VecDeque::new(),
             stats: Stats::default(),
             cfg,
         })
@@ -228,7 +237,8 @@ impl Swim {
     /// Whether this node's leave has been gossiped as widely as the protocol intends (or there
     /// is nobody left to tell): the driver may stop once this holds, or on its own timeout.
     pub fn leave_disseminated(&self) -> bool {
-        self.leaving && (self.members.live().is_empty() || !self.broadcasts.contains(&self.me.name))
+        self.leaving
+            && (self.members.live().is_empty() || !self.broadcasts.contains(self.me.name.as_str()))
     }
 
     // ----- output --------------------------------------------------------------------------
@@ -308,6 +318,7 @@ impl Swim {
                 Message::Reached(r) => self.handle_reached(now, from, r),
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
                 Message::Epoch(e) => self.observe_epoch(e.epoch),
+                Message::UserEvent(e) => self.take_user_event(now, e),
                 // Full state only travels over streams.
                 Message::PushPull(_) => {}
             }
@@ -344,7 +355,11 @@ impl Swim {
                 }
                 Message::Update(u) => self.apply(now, u, &mut newcomers),
                 Message::Epoch(e) => self.observe_epoch(e.epoch),
-                Message::Nack(_) | Message::PingReq(_) | Message::Reached(_) => {}
+                // User events travel in datagrams only.
+                Message::Nack(_)
+                | Message::PingReq(_)
+                | Message::Reached(_)
+                | Message::UserEvent(_) => {}
             }
         }
         if reply.is_empty() {
@@ -418,9 +433,11 @@ impl Swim {
     // ----- sending -------------------------------------------------------------------------
 
     fn decode(&mut self, bytes: &[u8], t: Transport) -> Result<codec::Envelope, DecodeError> {
-        codec::decode(bytes, &self.cfg.label, &self.limits, t).inspect_err(|_| {
+        let env = codec::decode(bytes, &self.cfg.label, &self.limits, t).inspect_err(|_| {
             self.stats.decode_errors += 1;
-        })
+        })?;
+        self.stats.user_events_malformed += env.malformed_user_events as u64;
+        Ok(env)
     }
 }
 
