@@ -961,23 +961,13 @@ fn a_dead_member_that_answers_a_ping_gets_a_full_state_exchange() {
     feed(&mut s, start, &[alive_update(2), alive_update(3)]);
     feed(&mut s, start, &[dead("n3", 1, 0)]);
     // One live peer, one dead: the dead one is pinged every reconnect interval.
-    let (at, (ping, to_dead)) = run_until(&mut s, start, Duration::from_secs(5), |msgs| {
-        let to_dead: Vec<Message> = msgs
-            .iter()
-            .filter(|(to, _)| *to == addr(3))
-            .map(|(_, m)| m.clone())
-            .collect();
-        to_dead.iter().find_map(|m| match m {
-            Message::Ping(p) => Some((p.clone(), to_dead.clone())),
+    let (at, ping) = run_until(&mut s, start, Duration::from_secs(5), |msgs| {
+        msgs.iter().find_map(|(to, m)| match m {
+            Message::Ping(p) if *to == addr(3) => Some(p.clone()),
             _ => None,
         })
     });
     assert_eq!(ping.target, "n3");
-    assert_eq!(
-        to_dead,
-        vec![Message::Ping(ping.clone())],
-        "a healing ping carries no rumours: a member that is gone would waste their sends"
-    );
     assert!(s.stats().dead_pings_sent >= 1);
     ack(&mut s, at, addr(3), ping.seq);
     let streams: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit())

@@ -45,9 +45,7 @@ impl Swim {
     /// attempt per dead member per interval rather than one per live member, while the side
     /// of a partition that lost most of the mesh tries every time. The attempt is a ping,
     /// which costs one datagram while the member stays gone; its ack starts a full-state
-    /// exchange ([`Swim::revived`]). The ping carries no rumours: each rumour is sent a
-    /// limited number of times, and a member that is gone would waste them, while one that
-    /// answers gets every rumour's news in the exchange anyway.
+    /// exchange ([`Swim::revived`]).
     pub(super) fn reconnect(&mut self) {
         let dead = self.members.dead_count();
         if dead == 0 || self.rng.random_range(0..self.live_count()) >= dead {
@@ -64,7 +62,7 @@ impl Swim {
             seq,
             target: name.to_string(),
         };
-        self.datagram(addr, vec![codec::encode_frame(&Message::Ping(ping))]);
+        self.send(addr, vec![Message::Ping(ping)]);
         self.stats.dead_pings_sent += 1;
         self.revive = Some((seq, addr));
     }
