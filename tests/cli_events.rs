@@ -11,7 +11,7 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cli_util::{Agents, json, one_line_error, run, spawn_logged, states, wait_for};
+use cli_util::{Agents, json, one_line_error, run, states, wait_for};
 use serde_json::Value;
 
 /// Generous for the `local` preset on a loaded machine.
@@ -19,19 +19,11 @@ const BOUND: Duration = Duration::from_secs(60);
 
 /// An agent named `name` on `ip` with `--events json`, control on `ip:7373`, and `extra`.
 fn agent(ip: &str, name: &str, extra: &[&str]) -> Child {
-    let (bind, control) = (format!("{ip}:7946"), format!("{ip}:7373"));
-    let mut args = vec![
-        "agent",
-        "--profile",
-        "local",
-        "--name",
-        name,
-        "--bind",
-        &bind,
-    ];
-    args.extend(["--control", &control, "--events", "json"]);
-    args.extend(extra);
-    spawn_logged(&args).0
+    let args: Vec<&str> = ["--events", "json"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    cli_util::agent(ip, name, &args).0
 }
 
 /// The JSON lines `child` prints, read by a thread as they come.

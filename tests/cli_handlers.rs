@@ -5,21 +5,14 @@
 
 mod cli_util;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use cli_util::{Agents, one_line_error, run, signal, spawn_logged, wait_for};
+use cli_util::{Agents, agent, one_line_error, run, signal, temp_dir, wait_for};
 use serde_json::{Value, json};
 
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
-
-fn temp_dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("swimring-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// The JSON objects a handler appended to `path`, one per line.
 fn objects(path: &Path) -> Vec<Value> {
@@ -48,42 +41,27 @@ fn handlers_run_per_event_for_the_kinds_they_name() {
         "echo \"$SWIMRING_EVENT $SWIMRING_NAME\" >> {}",
         every.display()
     );
-    let (a, log) = spawn_logged(&[
-        "agent",
-        "--profile",
-        "local",
-        "--name",
+    let (a, log) = agent(
+        "127.81.1.1",
         "h-a",
-        "--bind",
-        "127.81.1.1:7946",
-        "--control",
-        "127.81.1.1:7373",
-        "--handler",
-        &filtered_cmd,
-        "--handler",
-        &every_cmd,
-        "--handler",
-        "member_joined=exit 3",
-        "--handler",
-        &deploy_cmd,
-        "--task",
-        "t0",
-    ]);
-    let (b, _) = spawn_logged(&[
-        "agent",
-        "--profile",
-        "local",
-        "--name",
+        &[
+            "--handler",
+            &filtered_cmd,
+            "--handler",
+            &every_cmd,
+            "--handler",
+            "member_joined=exit 3",
+            "--handler",
+            &deploy_cmd,
+            "--task",
+            "t0",
+        ],
+    );
+    let (b, _) = agent(
+        "127.81.1.2",
         "h-b",
-        "--bind",
-        "127.81.1.2:7946",
-        "--control",
-        "127.81.1.2:7373",
-        "--seed",
-        "127.81.1.1:7946",
-        "--task",
-        "t1",
-    ]);
+        &["--seed", "127.81.1.1:7946", "--task", "t1"],
+    );
     let mut agents = Agents(vec![a, b]);
     wait_for("h-a's handler hears h-b join", BOUND, || {
         has(&objects(&filtered), "member_joined", "h-b")

@@ -7,41 +7,17 @@ mod cli_util;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use cli_util::{
-    Agents, Log, exit_within, json, one_line_error, run, signal, spawn_logged, states, wait_for,
+    Agents, agent, exit_within, json, one_line_error, run, signal, spawn_logged, states, temp_dir,
+    wait_for,
 };
 
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
-
-/// An agent named `name` on `ip`, control on `ip:7373`, with `extra` flags.
-fn agent(ip: &str, name: &str, extra: &[&str]) -> (Child, Log) {
-    let bind = format!("{ip}:7946");
-    let control = format!("{ip}:7373");
-    let mut args = vec![
-        "agent",
-        "--profile",
-        "local",
-        "--name",
-        name,
-        "--bind",
-        &bind,
-    ];
-    args.extend(["--control", &control]);
-    args.extend(extra);
-    spawn_logged(&args)
-}
-
-fn temp_dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("swimring-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// GET `url` with a real HTTP client: status and body (errors as status 0).
 fn get(url: &str) -> (u16, String) {

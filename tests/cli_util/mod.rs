@@ -88,6 +88,24 @@ pub fn spawn_logged(args: &[&str]) -> (Child, Log) {
     (child, log)
 }
 
+/// `swimring agent` named `name` on `ip` with the `local` profile, gossip on `ip:7946`,
+/// control on `ip:7373`, and `extra` flags.
+pub fn agent(ip: &str, name: &str, extra: &[&str]) -> (Child, Log) {
+    let (bind, control) = (format!("{ip}:7946"), format!("{ip}:7373"));
+    let mut args = vec!["agent", "--profile", "local", "--name", name];
+    args.extend(["--bind", &bind, "--control", &control]);
+    args.extend(extra);
+    spawn_logged(&args)
+}
+
+/// A fresh directory for `test`'s files, private to this test process.
+pub fn temp_dir(test: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("swimring-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 /// Waits for `child` to exit, at most `limit`; its status if it did.
 pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     wait::poll(limit, || {
