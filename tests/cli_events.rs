@@ -11,7 +11,7 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cli_util::{Agents, json, one_line_error, run, states, wait_for};
+use cli_util::{Agents, json, one_line_error, run, states, stdout_of, wait_for};
 use serde_json::Value;
 
 /// Generous for the `local` preset on a loaded machine.
@@ -68,14 +68,8 @@ fn an_event_sent_through_one_agent_is_printed_by_every_agent() {
         alive(a_ctl) && alive(b_ctl)
     });
 
-    let out = run(&["event", "deploy", "v42", "--control", b_ctl]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        stdout_of(&["event", "deploy", "v42", "--control", b_ctl]),
         "event deploy sent (seq 1)"
     );
     for (who, lines) in [("a", &a_lines), ("b, the sender", &b_lines)] {

@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use cli_util::{
-    Agents, agent, exit_within, json, one_line_error, run, signal, spawn_logged, states, temp_dir,
-    wait_for,
+    Agents, agent, exit_within, json, one_line_error, run, signal, spawn_logged, states, stdout_of,
+    temp_dir, wait_for,
 };
 
 /// Generous for the `local` preset (200 ms probes, sub-second suspicion) on a loaded machine.
@@ -198,14 +198,8 @@ fn monitor_join_tags_info_force_leave_and_leave_on_running_agents() {
     let (b, _) = agent("127.80.2.2", "o-b", &["--meta", "role=web"]);
     agents.0.push(b);
     wait_for("b answers", BOUND, || !states("127.80.2.2:7373").is_empty());
-    let out = run(&["join", "127.80.2.1:7946", "--control", "127.80.2.2:7373"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        stdout_of(&["join", "127.80.2.1:7946", "--control", "127.80.2.2:7373"]),
         "joined: 1 seeds answered"
     );
     // Both an event and (at info) the agent's log line about it, in either order.

@@ -40,6 +40,18 @@ pub fn run(args: &[&str]) -> Output {
     swimring().args(args).output().expect("the binary runs")
 }
 
+/// Runs `swimring ARGS`, which must succeed (else its stderr is the failure), and returns
+/// its stdout, trimmed.
+pub fn stdout_of(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 pub fn json(args: &[&str]) -> Option<Value> {
     let out = run(args);
     out.status
